@@ -1,0 +1,45 @@
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time.js';
+
+export type { Duration };
+
+function describe(value: unknown): string {
+  return `\`${typeof value === 'string' ? value : String(value)}\` (${typeof value})`;
+}
+
+/**
+ * Converts a `Duration` option (`'30s'` or milliseconds) to milliseconds, throwing a `TypeError` or `RangeError`
+ * that names the option when it is not a positive, finite duration.
+ */
+export function positiveDuration(name: string, value: unknown): number {
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    throw new TypeError(
+      `Expected \`${name}\` to be a duration such as '30s' or a number of milliseconds, got ${describe(value)}`,
+    );
+  }
+  let ms: number;
+  try {
+    ms = msToNumber(value as Duration);
+  } catch {
+    throw new TypeError(
+      `Expected \`${name}\` to be a duration such as '30s' or a number of milliseconds, got ${describe(value)}`,
+    );
+  }
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new RangeError(`Expected \`${name}\` to be a positive duration, got ${describe(value)}`);
+  }
+  return ms;
+}
+
+/** Like {@link positiveDuration}, for an option that may be left out. */
+export function optionalPositiveDuration(name: string, value: unknown, fallback: number): number {
+  return value === undefined ? fallback : positiveDuration(name, value);
+}
+
+/** Throws a `RangeError` naming the option unless `value` is an integer of at least 1. */
+export function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`Expected \`${name}\` to be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,90 @@
+// Workflow-safe: imported by workflow code (for the failure types) and by clients (for the classes).
+
+/** `ApplicationFailure` types our workflows throw; clients map them back to the classes below. */
+export const failureTypes = {
+  leaseLost: 'TemporalCoordination.LeaseLost',
+  limitMismatch: 'TemporalCoordination.LimitMismatch',
+  unknownRequest: 'TemporalCoordination.UnknownRequest',
+  unknownJob: 'TemporalCoordination.UnknownJob',
+  jobFailed: 'TemporalCoordination.JobFailed',
+} as const;
+
+/** Base class of every error this library throws on purpose. */
+export class CoordinationError extends Error {
+  override readonly name: string = 'CoordinationError';
+}
+
+/** Thrown when `waitTimeout` passes before the lock or semaphore is granted. The request is withdrawn. */
+export class LockTimeoutError extends CoordinationError {
+  override readonly name = 'LockTimeoutError';
+  constructor(
+    readonly resourceId: string,
+    /** The wait budget that ran out, in milliseconds. */
+    readonly waitTimeout: number,
+  ) {
+    super(`Timed out after ${waitTimeout} ms waiting for \`${resourceId}\``);
+  }
+}
+
+/** Why a lease can no longer be trusted. */
+export type LeaseLostReason = 'expired' | 'revoked' | 'released';
+
+/**
+ * Thrown, and used as `lease.signal.reason`, when a lease can no longer be proven valid: a renewal was rejected
+ * (`revoked`), the local deadline passed without a successful renewal (`expired`), or it was released.
+ */
+export class LeaseLostError extends CoordinationError {
+  override readonly name = 'LeaseLostError';
+  constructor(
+    readonly resourceId: string,
+    readonly token: number,
+    readonly reason: LeaseLostReason,
+    options?: ErrorOptions,
+  ) {
+    super(`Lease ${token} on \`${resourceId}\` is lost (${reason})`, options);
+  }
+}
+
+/** Thrown when a semaphore request's `limit` differs from the one the resource is running with. */
+export class LimitMismatchError extends CoordinationError {
+  override readonly name = 'LimitMismatchError';
+  constructor(
+    readonly resourceId: string,
+    readonly limit: number,
+    readonly activeLimit: number,
+  ) {
+    super(`\`${resourceId}\` is running with limit ${activeLimit}; a request with limit ${limit} was rejected`);
+  }
+}
+
+/** Thrown by `job.result()` when the job failed for good (after its last attempt, or for an unknown job name). */
+export class JobFailedError extends CoordinationError {
+  override readonly name = 'JobFailedError';
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+    readonly attempts: number,
+    /** The last attempt's error message. */
+    readonly failure: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Job \`${jobId}\` on queue \`${key}\` failed after ${attempts} attempt(s): ${failure}`, options);
+  }
+}
+
+/** Thrown by `job.result()` for a job the queue no longer remembers (older than the retention bound) or never had. */
+export class JobNotFoundError extends CoordinationError {
+  override readonly name = 'JobNotFoundError';
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Queue \`${key}\` has no record of job \`${jobId}\` (never enqueued, or past the result retention)`, options);
+  }
+}
+
+/** Thrown when the Temporal server cannot be reached within the retry budget. The last RPC error is the `cause`. */
+export class ServerUnavailableError extends CoordinationError {
+  override readonly name = 'ServerUnavailableError';
+}

@@ -1,0 +1,32 @@
+// Workflow-safe: workflow IDs are derived here, and only here, from resource IDs and queue keys.
+
+/** Temporal's limit on workflow ID length; resource IDs are checked against what is left after our prefix. */
+const MAX_WORKFLOW_ID_LENGTH = 1000;
+
+/**
+ * Throws a `TypeError` or `RangeError` naming the argument unless `value` is a non-empty string that fits,
+ * with `prefix`, in a workflow ID.
+ */
+export function checkResourceId(name: string, value: unknown, prefix: string): string {
+  if (typeof value !== 'string') {
+    throw new TypeError(`Expected \`${name}\` to be a string, got \`${String(value)}\` (${typeof value})`);
+  }
+  if (value.length === 0) throw new TypeError(`Expected \`${name}\` to be a non-empty string`);
+  const room = MAX_WORKFLOW_ID_LENGTH - prefix.length;
+  if (value.length > room) {
+    throw new RangeError(
+      `Expected \`${name}\` to be at most ${room} characters (Temporal workflow IDs are limited to ${MAX_WORKFLOW_ID_LENGTH}), got ${value.length}`,
+    );
+  }
+  return value;
+}
+
+/** The prefix of every lock/semaphore workflow ID. */
+export function lockIdPrefix(idPrefix: string): string {
+  return `${idPrefix}lock:`;
+}
+
+/** The prefix of every queue workflow ID. */
+export function queueIdPrefix(idPrefix: string): string {
+  return `${idPrefix}queue:`;
+}

@@ -1,0 +1,56 @@
+import type { Connection } from '@temporalio/client';
+import pRetry from 'p-retry';
+import { ServerUnavailableError } from './errors.js';
+
+// Errors that mean "the server could not take the call now": worth another try within the caller's budget.
+// gRPC status codes: DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
+const TRANSIENT_CODES = new Set<number>([4, 8, 14]);
+
+function grpcCode(error: unknown): number | undefined {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'number') return code;
+  }
+  return undefined;
+}
+
+/** Whether `error` is a transient gRPC failure (server down, overloaded or slow). */
+export function isTransient(error: unknown): boolean {
+  const code = grpcCode(error);
+  return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+export interface RetryOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** How long retries may go on, in ms. */
+  readonly budget: number;
+  /** Given, each call gets the budget's end as its gRPC deadline, so the gRPC layer's own retries stop there too. */
+  readonly connection?: Pick<Connection, 'withDeadline'> | undefined;
+  /** Which errors are worth another try. @default isTransient */
+  readonly retryIf?: (error: unknown) => boolean;
+}
+
+/**
+ * Runs an RPC, retrying transient failures with backoff (on top of the gRPC layer's own retries) within `budget`,
+ * then throws a `ServerUnavailableError` naming `operation`. Other errors pass through untouched.
+ */
+export async function retryTransient<T>(operation: string, fn: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const deadline = Date.now() + options.budget;
+  const { connection, retryIf = isTransient } = options;
+  const attempt = connection && Number.isFinite(deadline) ? () => connection.withDeadline(deadline, fn) : fn;
+  try {
+    return await pRetry(attempt, {
+      retries: Number.POSITIVE_INFINITY,
+      maxRetryTime: options.budget,
+      minTimeout: 100,
+      maxTimeout: 2_000,
+      signal: options.signal,
+      shouldRetry: ({ error }) => retryIf(error),
+    });
+  } catch (error) {
+    if (retryIf(error)) {
+      throw new ServerUnavailableError(`Temporal server unavailable: ${operation} failed`, { cause: error });
+    }
+    throw error;
+  }
+}
