@@ -1,0 +1,50 @@
+import type { Client } from '@temporalio/client';
+import { Client as TemporalClient } from '@temporalio/client';
+
+export const DEFAULT_TASK_QUEUE = 'temporal-coordination';
+export const DEFAULT_ID_PREFIX = 'temporal-coordination/';
+
+export interface CoordinatorOptions {
+  /** The Temporal client to send requests with. */
+  readonly client: Client;
+  /**
+   * Namespace of the coordination workflows.
+   * @default the client's namespace
+   */
+  readonly namespace?: string;
+  /**
+   * Task queue the coordination workflows (and queue jobs) run on; workers must poll the same one.
+   * @default 'temporal-coordination'
+   */
+  readonly taskQueue?: string;
+  /**
+   * Prefix of every workflow ID this coordinator derives from resource IDs and queue keys.
+   * @default 'temporal-coordination/'
+   */
+  readonly idPrefix?: string;
+}
+
+/** What every client-side operation needs: resolved once per coordinator. */
+export interface Context {
+  readonly client: Client;
+  readonly taskQueue: string;
+  readonly idPrefix: string;
+}
+
+export function createContext(options: CoordinatorOptions): Context {
+  if (typeof options !== 'object' || options === null || typeof options.client?.workflow !== 'object') {
+    throw new TypeError('Expected `client` to be a Temporal `Client` from @temporalio/client');
+  }
+  const { namespace, taskQueue = DEFAULT_TASK_QUEUE, idPrefix = DEFAULT_ID_PREFIX } = options;
+  for (const [name, value] of Object.entries({ namespace, taskQueue, idPrefix })) {
+    if (value !== undefined && typeof value !== 'string') {
+      throw new TypeError(`Expected \`${name}\` to be a string, got \`${String(value)}\` (${typeof value})`);
+    }
+  }
+  if (taskQueue === '') throw new TypeError('Expected `taskQueue` to be a non-empty string');
+  const client =
+    namespace === undefined || namespace === options.client.options.namespace
+      ? options.client
+      : new TemporalClient({ ...options.client.options, connection: options.client.connection, namespace });
+  return { client, taskQueue, idPrefix };
+}

@@ -1,0 +1,12 @@
+import { createContext, type CoordinatorOptions } from './context.js';
+import { createLockApi, type LockApi } from './lock/client.js';
+import { createQueueApi, type QueueApi } from './queue/client.js';
+
+/** Every operation, bound to one Temporal client, namespace, task queue and ID prefix. Methods may be destructured. */
+export interface Coordinator extends LockApi, QueueApi {}
+
+/** Creates a coordinator bound to `options.client`. */
+export function createCoordinator(options: CoordinatorOptions): Coordinator {
+  const context = createContext(options);
+  return { ...createLockApi(context), ...createQueueApi(context) };
+}

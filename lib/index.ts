@@ -1,0 +1,49 @@
+/**
+ * temporal-coordination: cluster-wide locks, semaphores and per-key job queues on Temporal (Node-only client API).
+ *
+ * ```ts
+ * import { withLock, enqueue } from 'temporal-coordination';
+ * await withLock('invoice:42', async (lease) => save(invoice, { fencingToken: lease.token }));
+ * await enqueue('customer:7', 'sendInvoice', [invoiceId]);
+ * ```
+ * @module
+ */
+import { defaultCoordinator } from './default-coordinator.js';
+import type { Coordinator } from './coordinator.js';
+
+export { createCoordinator, type Coordinator } from './coordinator.js';
+export { configure, defaultCoordinator } from './default-coordinator.js';
+export type { CoordinatorOptions } from './context.js';
+export type { AcquireOptions, LockOptions } from './lock/options.js';
+export type { Lease, LockStatusResult } from './lock/client.js';
+export {
+  CoordinationError,
+  JobFailedError,
+  JobNotFoundError,
+  LeaseLostError,
+  LimitMismatchError,
+  LockTimeoutError,
+  ServerUnavailableError,
+  type LeaseLostReason,
+} from './errors.js';
+
+/** `withLock` of the default coordinator (see `configure`). */
+export const withLock: Coordinator['withLock'] = (...args) => defaultCoordinator().withLock(...args);
+/** `acquire` of the default coordinator (see `configure`). */
+export const acquire: Coordinator['acquire'] = (...args) => defaultCoordinator().acquire(...args);
+/** `withSemaphore` of the default coordinator (see `configure`). */
+export const withSemaphore: Coordinator['withSemaphore'] = (...args) => defaultCoordinator().withSemaphore(...args);
+/** `lockStatus` of the default coordinator (see `configure`). */
+export const lockStatus: Coordinator['lockStatus'] = (...args) => defaultCoordinator().lockStatus(...args);
+
+export type { EnqueueOptions, JobResultOptions, JobRetryOptions } from './queue/options.js';
+export type { Job, JobFailure, JobStatus, QueueStatusResult } from './queue/client.js';
+
+/** `enqueue` of the default coordinator (see `configure`). */
+export const enqueue: Coordinator['enqueue'] = (...args) => defaultCoordinator().enqueue(...args);
+/** `queueStatus` of the default coordinator (see `configure`). */
+export const queueStatus: Coordinator['queueStatus'] = (...args) => defaultCoordinator().queueStatus(...args);
+/** `pauseQueue` of the default coordinator (see `configure`). */
+export const pauseQueue: Coordinator['pauseQueue'] = (...args) => defaultCoordinator().pauseQueue(...args);
+/** `resumeQueue` of the default coordinator (see `configure`). */
+export const resumeQueue: Coordinator['resumeQueue'] = (...args) => defaultCoordinator().resumeQueue(...args);

@@ -1,0 +1,290 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { Context } from '../context.js';
+import { optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
+import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
+import { checkResourceId, lockIdPrefix } from '../ids.js';
+import { retryTransient } from '../rpc.js';
+import { acquireSignal, awaitGrantUpdate, lockStatusQuery, withdrawSignal } from '../workflows/definitions.js';
+import type { RequestState } from '../workflows/lock-core.js';
+import { lockTimings, lockWorkflow } from '../workflows/lock-workflow.js';
+import { ClientLease, type Lease } from './lease.js';
+import { StateBatcher } from './state-batcher.js';
+import type { AcquireOptions, LockOptions } from './options.js';
+
+export type { Lease } from './lease.js';
+
+const DEFAULT_TTL = 30_000;
+/** How long requests are retried while the server is unreachable, unless `waitTimeout` says otherwise. */
+const UNAVAILABLE_BUDGET = 60_000;
+/** A request is given at least this long, so a short `waitTimeout` on a busy server times out rather than fails. */
+const MIN_REQUEST_BUDGET = 5_000;
+/** How long the withdrawal of an abandoned request may be retried. */
+const WITHDRAW_BUDGET = 10_000;
+/** Bounds of the delay between two looks at a far-back waiter's position. */
+const MIN_POLL = 20;
+const MAX_POLL = 2_000;
+
+export interface LockStatusResult {
+  readonly resourceId: string;
+  /** Whether a workflow is running for the resource; an idle resource has none and reports no holders. */
+  readonly running: boolean;
+  /** The running limit (1 for a lock), or `undefined` when idle. */
+  readonly limit: number | undefined;
+  readonly holders: readonly { readonly token: number; readonly expiresAt: Date; readonly claimed: boolean }[];
+  /** How many requests wait for a slot. */
+  readonly waiting: number;
+}
+
+export interface LockApi {
+  /**
+   * Runs `fn` while holding the lock on `resourceId`, renewing the lease while it runs and releasing it afterwards,
+   * and returns what `fn` returns. If `fn` throws, that error wins; a failed release is attached as its `suppressed`.
+   */
+  withLock<T>(resourceId: string, fn: (lease: Lease) => T | Promise<T>, options?: LockOptions): Promise<T>;
+  /** Like `withLock` for a semaphore: at most `limit` holders of `resourceId` at once. */
+  withSemaphore<T>(
+    resourceId: string,
+    limit: number,
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: LockOptions,
+  ): Promise<T>;
+  /** Waits for a slot of `resourceId` and returns its lease, which renews until released (`await using` works). */
+  acquire(resourceId: string, options?: AcquireOptions): Promise<Lease>;
+  /** Holders, tokens and waiters of `resourceId`, read with a query (no history cost). */
+  lockStatus(resourceId: string): Promise<LockStatusResult>;
+}
+
+const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'autoRenew']);
+
+function checkOptions(options: unknown): asserts options is AcquireOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object, got \`${String(options)}\` (${typeof options})`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!knownOptions.has(key)) throw new TypeError(`Unknown option \`${key}\``);
+  }
+  const { signal, autoRenew } = options as AcquireOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError('Expected `signal` to be an AbortSignal');
+  }
+  if (autoRenew !== undefined && typeof autoRenew !== 'boolean') {
+    throw new TypeError(`Expected \`autoRenew\` to be a boolean, got \`${String(autoRenew)}\` (${typeof autoRenew})`);
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Far-back waiters look again after about half the time the queue ahead of them should take, with jitter. */
+function pollDelay(position: number, handoffEstimate: number): number {
+  const ahead = position - lockTimings.headSlots + 1;
+  const estimate = (ahead * Math.max(handoffEstimate, 5)) / 2;
+  return Math.min(MAX_POLL, Math.max(MIN_POLL, estimate)) * (0.75 + Math.random() / 2);
+}
+
+/** Combines the caller's signal and the wait budget into one signal; `dispose` removes the listener and the timer. */
+function waitSignal(resourceId: string, options: LockOptions, waitTimeout: number | undefined) {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal!.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const timer =
+    waitTimeout === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new LockTimeoutError(resourceId, waitTimeout)), waitTimeout);
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+export function createLockApi(context: Context): LockApi {
+  const { client, taskQueue } = context;
+  const prefix = lockIdPrefix(context.idPrefix);
+  // Blocking waits this process has open per workflow: it never takes more than the head slots, so a burst of local
+  // waiters cannot exhaust the server's 10 in-flight updates per workflow.
+  const blockingWaits = new Map<string, number>();
+
+  async function awaitGrant(
+    handle: WorkflowHandle,
+    requestId: string,
+    signal: AbortSignal,
+  ): Promise<RequestState | undefined> {
+    const open = blockingWaits.get(handle.workflowId) ?? 0;
+    if (open >= lockTimings.headSlots) return undefined;
+    blockingWaits.set(handle.workflowId, open + 1);
+    try {
+      return await client.withAbortSignal(signal, () => handle.executeUpdate(awaitGrantUpdate, { args: [requestId] }));
+    } catch {
+      signal.throwIfAborted();
+      // Turned away by the validator (not near the head yet), caught in a run's hand-over to the next, or the server
+      // is unreachable: the query path finds out which, and retries what is worth retrying.
+      return undefined;
+    } finally {
+      const left = blockingWaits.get(handle.workflowId)! - 1;
+      if (left === 0) blockingWaits.delete(handle.workflowId);
+      else blockingWaits.set(handle.workflowId, left);
+    }
+  }
+
+  const batchers = new Map<string, StateBatcher>();
+  function queryState(handle: WorkflowHandle, requestId: string): Promise<RequestState> {
+    let batcher = batchers.get(handle.workflowId);
+    if (!batcher) {
+      batcher = new StateBatcher(handle, () => batchers.delete(handle.workflowId));
+      batchers.set(handle.workflowId, batcher);
+    }
+    return batcher.state(requestId);
+  }
+
+  async function acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
+    checkResourceId('resourceId', resourceId, prefix);
+    checkOptions(options);
+    const ttl = optionalPositiveDuration('ttl', options.ttl, DEFAULT_TTL);
+    const waitTimeout =
+      options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout);
+    const limit = options.limit === undefined ? 1 : positiveInteger('limit', options.limit);
+    options.signal?.throwIfAborted();
+
+    const workflowId = prefix + resourceId;
+    const handle = client.workflow.getHandle(workflowId);
+    const wait = waitSignal(resourceId, options, waitTimeout);
+    const budget = waitTimeout ?? UNAVAILABLE_BUDGET;
+    let requestId = randomUUID();
+    const request = () =>
+      retryTransient(
+        'acquire',
+        () =>
+          client.workflow.signalWithStart(lockWorkflow, {
+            workflowId,
+            taskQueue,
+            args: [{}],
+            signal: acquireSignal,
+            signalArgs: [{ requestId, ttl, limit }],
+          }),
+        // Not the wait signal: a server unreachable for the whole wait budget is reported as such, not as a timeout.
+        {
+          signal: options.signal,
+          budget: Math.max(waitTimeout ?? UNAVAILABLE_BUDGET, MIN_REQUEST_BUDGET),
+          connection: client.connection,
+        },
+      );
+    let accepted = false;
+    try {
+      await request();
+      accepted = true;
+      for (let blocking = true; ;) {
+        wait.signal.throwIfAborted();
+        const state: RequestState =
+          (blocking ? await awaitGrant(handle, requestId, wait.signal) : undefined) ??
+          (await retryTransient('requestState', () => queryState(handle, requestId), { signal: wait.signal, budget }));
+        switch (state.state) {
+          case 'granted':
+            return new ClientLease({
+              handle,
+              resourceId,
+              requestId,
+              token: state.token,
+              ttl,
+              expiresIn: state.expiresIn,
+              receivedAt: performance.now(),
+              autoRenew: options.autoRenew ?? true,
+            });
+          case 'rejected':
+            throw new LimitMismatchError(resourceId, limit, state.activeLimit);
+          case 'waiting':
+            blocking = state.position < lockTimings.headSlots;
+            if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate), wait.signal);
+            break;
+          case 'unknown':
+            // The grant lapsed before it was claimed (this process was too slow), or the run that had the request
+            // is gone: ask again, as a new request at the back of the queue.
+            requestId = randomUUID();
+            await request();
+            blocking = true;
+            break;
+        }
+      }
+    } catch (error) {
+      // Whatever ended the wait, a request the workflow has must never be granted later.
+      if (accepted) await withdraw(handle, requestId);
+      if (wait.signal.aborted && !(error instanceof ServerUnavailableError)) throw wait.signal.reason;
+      throw error;
+    } finally {
+      wait.dispose();
+    }
+  }
+
+  /** Best effort: a waiter that gives up must never be granted later (a grant that raced it is released). */
+  async function withdraw(handle: WorkflowHandle, requestId: string): Promise<void> {
+    try {
+      await retryTransient('withdraw', () => handle.signal(withdrawSignal, { requestId }), { budget: WITHDRAW_BUDGET });
+    } catch {
+      // Unreachable or closed: an unclaimed grant lapses after the claim window anyway.
+    }
+  }
+
+  async function withSemaphore<T>(
+    resourceId: string,
+    limit: number,
+    fn: (lease: Lease) => T | Promise<T>,
+    options: LockOptions = {},
+  ): Promise<T> {
+    positiveInteger('limit', limit);
+    if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
+    const lease = await acquire(resourceId, { ...options, limit });
+    let result: T;
+    try {
+      result = await fn(lease);
+    } catch (error) {
+      await lease.release().catch((releaseError: unknown) => {
+        if (typeof error === 'object' && error !== null) {
+          Object.defineProperty(error, 'suppressed', { value: releaseError, configurable: true });
+        }
+      });
+      throw error;
+    }
+    await lease.release();
+    return result;
+  }
+
+  return {
+    acquire,
+    withSemaphore,
+    withLock: (resourceId, fn, options) => withSemaphore(resourceId, 1, fn, options),
+    async lockStatus(resourceId) {
+      checkResourceId('resourceId', resourceId, prefix);
+      const handle = client.workflow.getHandle(prefix + resourceId);
+      const idle = { resourceId, running: false, limit: undefined, holders: [], waiting: 0 };
+      try {
+        const { status } = await handle.describe();
+        if (status.name !== 'RUNNING') return idle;
+        const { limit, holders, waiting } = await handle.query(lockStatusQuery);
+        return {
+          resourceId,
+          running: true,
+          limit,
+          holders: holders.map((holder) => ({ ...holder, expiresAt: new Date(holder.expiresAt) })),
+          waiting,
+        };
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return idle;
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { failureTypes } from '../errors.js';
+import { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
+
+export { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
+
+/** A queue job handler: receives the job's arguments; its return value becomes the job's result. */
+export type JobHandler = (...args: never[]) => unknown;
+export type JobHandlers = Readonly<Record<string, JobHandler>>;
+
+/**
+ * Re-throws a handler's error unchanged in type, message, retryability and stack, with the attempt number as its
+ * first detail: the queue workflow only sees the last failure and records how many attempts the job took.
+ */
+function withAttempt(error: unknown, attempt: number): unknown {
+  if (error instanceof CancelledFailure) return error;
+  const details = [{ attempt }];
+  let failure: ApplicationFailure;
+  if (error instanceof ApplicationFailure) {
+    failure = ApplicationFailure.create({
+      message: error.message,
+      type: error.type ?? undefined,
+      nonRetryable: error.nonRetryable ?? false,
+      details: [...details, ...(error.details ?? [])],
+      nextRetryDelay: error.nextRetryDelay ?? undefined,
+      category: error.category ?? undefined,
+      cause: error.cause instanceof Error ? error.cause : undefined,
+    });
+  } else if (error instanceof Error) {
+    failure = ApplicationFailure.create({
+      message: error.message,
+      type: error.name,
+      details,
+      cause: error.cause instanceof Error ? error.cause : undefined,
+    });
+  } else {
+    failure = ApplicationFailure.create({ message: String(error), type: 'Error', details });
+  }
+  if (error instanceof Error && error.stack !== undefined) failure.stack = error.stack;
+  return failure;
+}
+
+/** The activities a worker needs to run the given queue jobs (pass them to your own `Worker` if you host it yourself). */
+export function createActivities(jobs: JobHandlers): Record<string, (input: RunJobInput) => Promise<unknown>> {
+  for (const [name, handler] of Object.entries(jobs)) {
+    if (typeof handler !== 'function')
+      throw new TypeError(`Expected job \`${name}\` to be a function, got ${typeof handler}`);
+  }
+  return {
+    async [RUN_JOB_ACTIVITY]({ name, args }: RunJobInput) {
+      const { attempt } = Context.current().info;
+      const handler = Object.hasOwn(jobs, name) ? jobs[name] : undefined;
+      if (!handler) {
+        throw ApplicationFailure.create({
+          type: failureTypes.unknownJob,
+          message: `No handler is registered for job \`${name}\` on this worker (registered: ${Object.keys(jobs).join(', ') || 'none'})`,
+          nonRetryable: true,
+          details: [{ attempt }],
+        });
+      }
+      try {
+        return await (handler as (...args: unknown[]) => unknown)(...args);
+      } catch (error) {
+        throw withAttempt(error, attempt);
+      }
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { QueryRejectedError, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
+import type { Context } from '../context.js';
+import { checkResourceId, queueIdPrefix } from '../ids.js';
+import { retryTransient } from '../rpc.js';
+import { enqueueSignal, pauseSignal, queueStatusQuery, resumeSignal } from '../workflows/definitions.js';
+import type { QueueStatus } from '../workflows/queue-core.js';
+import type { queueWorkflow } from '../workflows/queue-workflow.js';
+import { JobWatcher, QueueJob, type Job } from './job.js';
+import type { EnqueueOptions } from './options.js';
+import { toEnqueueRequest } from './validate.js';
+
+export type { Job, JobStatus } from './job.js';
+export type { JobFailure } from '../workflows/queue-core.js';
+
+/** How long one call may retry transient server failures before it throws `ServerUnavailableError`. */
+const RPC_BUDGET = 30_000;
+const QUEUE_WORKFLOW = 'queueWorkflow';
+
+export interface QueueStatusResult extends QueueStatus {
+  readonly key: string;
+}
+
+export interface QueueApi {
+  /**
+   * Appends a job to `key`'s queue and resolves once the server has durably accepted it (not when it ran). A worker
+   * started with `createWorker({ jobs: { [name]: handler } })` runs `handler(...args)`: one job of a key at a time (or
+   * `concurrency`), strictly in enqueue order, retries in place; keys run in parallel. Everything is validated
+   * first: a `TypeError` or `RangeError` naming the bad argument means nothing was sent.
+   */
+  enqueue<T = unknown>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>>;
+  /** Pending and running jobs, processed count, recent failures and the paused flag of `key`, read with a query. */
+  queueStatus(key: string): Promise<QueueStatusResult>;
+  /**
+   * Stops starting `key`'s jobs (running ones finish); enqueues are still accepted. The pause lasts until
+   * `resumeQueue`, even while the queue is empty: a paused key keeps its workflow.
+   */
+  pauseQueue(key: string): Promise<void>;
+  /** Starts `key`'s jobs again, in order. A key that is not paused is left as it is. */
+  resumeQueue(key: string): Promise<void>;
+}
+
+export function createQueueApi(context: Context): QueueApi {
+  const { client, taskQueue } = context;
+  const prefix = queueIdPrefix(context.idPrefix);
+  const { options } = client.workflow;
+  const openRunsOnly = new WorkflowClient({
+    connection: client.connection,
+    namespace: options.namespace,
+    identity: options.identity,
+    dataConverter: options.loadedDataConverter,
+    interceptors: options.interceptors,
+    queryRejectCondition: 'NOT_OPEN',
+  });
+  const watcher = new JobWatcher({ client: client.workflow, openRunsOnly });
+
+  const workflowIdOf = (key: unknown) => prefix + checkResourceId('key', key, prefix);
+
+  async function enqueue<T>(
+    key: string,
+    name: string,
+    args: readonly unknown[],
+    enqueueOptions?: EnqueueOptions,
+  ): Promise<Job<T>> {
+    const workflowId = workflowIdOf(key);
+    const request = toEnqueueRequest(name, args, enqueueOptions);
+    // A retry after a lost reply sends the signal again; the workflow ignores the job ID the second time.
+    const handle = await retryTransient(
+      'enqueue',
+      () =>
+        client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
+          workflowId,
+          taskQueue,
+          args: [{}],
+          signal: enqueueSignal,
+          signalArgs: [request],
+        }),
+      { budget: RPC_BUDGET },
+    );
+    return new QueueJob<T>(watcher, workflowId, key, request.jobId, handle.signaledRunId);
+  }
+
+  return {
+    enqueue,
+
+    async queueStatus(key) {
+      const workflowId = workflowIdOf(key);
+      try {
+        const status = await retryTransient(
+          'queueStatus',
+          () => openRunsOnly.getHandle(workflowId).query(queueStatusQuery),
+          { budget: RPC_BUDGET },
+        );
+        return { key, ...status };
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError)) throw error;
+        return {
+          key,
+          active: false,
+          paused: false,
+          concurrency: 1,
+          pending: 0,
+          running: [],
+          processed: 0,
+          recentFailures: [],
+        };
+      }
+    },
+
+    async pauseQueue(key) {
+      const workflowId = workflowIdOf(key);
+      await retryTransient(
+        'pauseQueue',
+        () =>
+          client.workflow.signalWithStart<typeof queueWorkflow, []>(QUEUE_WORKFLOW, {
+            workflowId,
+            taskQueue,
+            args: [{}],
+            signal: pauseSignal,
+            signalArgs: [],
+          }),
+        { budget: RPC_BUDGET },
+      );
+    },
+
+    async resumeQueue(key) {
+      const workflowId = workflowIdOf(key);
+      try {
+        // A plain signal: resuming a key with no workflow must not start one.
+        await retryTransient('resumeQueue', () => client.workflow.getHandle(workflowId).signal(resumeSignal), {
+          budget: RPC_BUDGET,
+        });
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type { Duration } from '@temporalio/common';
+
+/** The Temporal retry policy fields a job may set; the attempts run in place, so they never reorder the queue. */
+export interface JobRetryOptions {
+  /**
+   * Delay before the first retry.
+   * @default '1s'
+   */
+  readonly initialInterval?: Duration;
+  /**
+   * Factor the delay grows by after each retry (at least 1).
+   * @default 2
+   */
+  readonly backoffCoefficient?: number;
+  /**
+   * Longest delay between two attempts.
+   * @default 100 × `initialInterval`
+   */
+  readonly maximumInterval?: Duration;
+  /**
+   * How many attempts the job gets, the first one included; `Infinity` retries until it succeeds, which holds the
+   * key's queue up for as long as the job keeps failing.
+   * @default 5
+   */
+  readonly maximumAttempts?: number;
+  /**
+   * Error types (an `ApplicationFailure`'s `type`, else the error's `name`) that fail the job at once.
+   * @default []
+   */
+  readonly nonRetryableErrorTypes?: readonly string[];
+}
+
+export interface EnqueueOptions {
+  /**
+   * The job's ID: a second enqueue with the same ID to the same key, while the job is pending or running or among the
+   * key's last 1,000 finished jobs (and the key's workflow has not exited idle since), is ignored and returns a handle
+   * to the same job.
+   * @default a random UUID
+   */
+  readonly jobId?: string;
+  /**
+   * Retry policy of the job's attempts.
+   * @default { maximumAttempts: 5 } with exponential backoff from 1 s
+   */
+  readonly retry?: JobRetryOptions;
+  /**
+   * Time limit of one attempt. It is also how long a job on a worker that died waits before its retry starts.
+   * @default '1m'
+   */
+  readonly timeout?: Duration;
+  /**
+   * How many of the key's jobs may run at once, started in FIFO order. The job that finds the key's queue empty sets
+   * it; while the queue is busy (jobs pending or running), a different value is ignored and the running setting wins,
+   * so give every job of a key the same value.
+   * @default 1
+   */
+  readonly concurrency?: number;
+}
+
+export interface JobResultOptions {
+  /**
+   * Stops waiting, rejecting with `signal.reason`; the job itself is not affected.
+   * @default undefined
+   */
+  readonly signal?: AbortSignal;
+}

@@ -1,0 +1,73 @@
+/**
+ * Worker side: host the coordination workflows and queue jobs.
+ *
+ * ```ts
+ * import { createWorker } from 'temporal-coordination/worker';
+ * const worker = await createWorker({ jobs: { sendInvoice: async (id) => { ... } } });
+ * await worker.run();
+ * ```
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DEFAULT_TASK_QUEUE } from './context.js';
+import { createActivities, type JobHandlers } from './queue/activities.js';
+
+export { createActivities, type JobHandler, type JobHandlers } from './queue/activities.js';
+
+function resolveWorkflowsPath(): string {
+  const compiled = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
+  // Run from source (tests, examples under tsx) there is no .js next to this file, only the .ts.
+  return existsSync(compiled) ? compiled : compiled.replace(/\.js$/, '.ts');
+}
+
+/** Path of the workflow module to give a Temporal `Worker` (`workflowsPath`) that hosts the coordination workflows. */
+export const workflowsPath: string = resolveWorkflowsPath();
+
+export interface CreateWorkerOptions extends Partial<Omit<WorkerOptions, 'connection' | 'namespace' | 'taskQueue'>> {
+  /**
+   * Connection to the Temporal server.
+   * @default one made from the environment with @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...)
+   */
+  readonly connection?: NativeConnection;
+  /**
+   * Namespace to poll.
+   * @default the environment's (TEMPORAL_NAMESPACE), else 'default'
+   */
+  readonly namespace?: string;
+  /**
+   * Task queue to poll; clients must use the same one.
+   * @default 'temporal-coordination'
+   */
+  readonly taskQueue?: string;
+  /**
+   * Queue job handlers by name: `enqueue(key, name, args)` runs `jobs[name](...args)`.
+   * @default {}
+   */
+  readonly jobs?: JobHandlers;
+}
+
+/**
+ * Creates a Temporal `Worker` hosting the coordination workflows (and the given queue jobs) on the coordination task
+ * queue. Call `worker.run()` to start it and `worker.shutdown()` to stop it.
+ */
+export async function createWorker(options: CreateWorkerOptions = {}): Promise<Worker> {
+  const { connection, namespace, taskQueue = DEFAULT_TASK_QUEUE, jobs = {}, ...workerOptions } = options;
+  let resolvedConnection = connection;
+  let resolvedNamespace = namespace;
+  if (!resolvedConnection) {
+    const config = loadClientConnectConfig();
+    resolvedConnection = await NativeConnection.connect(config.connectionOptions);
+    resolvedNamespace ??= config.namespace;
+  }
+  return Worker.create({
+    ...(workerOptions.workflowBundle ? {} : { workflowsPath }),
+    ...workerOptions,
+    activities: { ...createActivities(jobs), ...workerOptions.activities },
+    connection: resolvedConnection,
+    namespace: resolvedNamespace ?? 'default',
+    taskQueue,
+  });
+}

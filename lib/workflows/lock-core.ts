@@ -1,0 +1,246 @@
+// The lock/semaphore state machine: plain deterministic TypeScript, no Temporal imports, so it can be unit- and
+// property-tested in microseconds. The workflow feeds it requests and the clock, and reads its answers.
+
+/** A request to hold one of the `limit` slots of a resource for `ttl` milliseconds at a time. */
+export interface AcquireRequest {
+  readonly requestId: string;
+  readonly ttl: number;
+  readonly limit: number;
+}
+
+export interface Holder {
+  readonly requestId: string;
+  readonly token: number;
+  readonly ttl: number;
+  /** Workflow time (ms since epoch) at which the holder loses the slot unless it renews. */
+  expiresAt: number;
+  /** Whether the holder has renewed once, proving it received the grant. */
+  claimed: boolean;
+  readonly grantedAt: number;
+}
+
+export interface Waiter {
+  readonly requestId: string;
+  readonly ttl: number;
+}
+
+/** What a requester learns about its own request. */
+export type RequestState =
+  | { readonly state: 'waiting'; readonly position: number; readonly handoffEstimate: number }
+  | { readonly state: 'granted'; readonly token: number; readonly expiresIn: number; readonly claimed: boolean }
+  | { readonly state: 'rejected'; readonly activeLimit: number }
+  | { readonly state: 'unknown' };
+
+export interface LockStatus {
+  /** Whether a workflow is running for the resource (an idle resource has none). */
+  readonly running: boolean;
+  readonly limit: number;
+  readonly holders: readonly { readonly token: number; readonly expiresAt: number; readonly claimed: boolean }[];
+  readonly waiting: number;
+}
+
+/** Everything a run hands to the next one through continue-as-new. */
+export interface LockSnapshot {
+  readonly limit: number;
+  readonly nextToken: number;
+  readonly holders: readonly Holder[];
+  readonly waiters: readonly Waiter[];
+  /** Request IDs that are done (released, withdrawn, expired, rejected), newest last, for dedup. */
+  readonly finished: readonly string[];
+  readonly rejected: readonly (readonly [requestId: string, activeLimit: number])[];
+  readonly handoffEstimate: number;
+}
+
+export interface LockCoreOptions {
+  /** How long a grant stays valid before its first renewal (the claim) must arrive. */
+  readonly claimWindow: number;
+  /** How many finished request IDs are remembered to ignore duplicates. */
+  readonly dedupWindow: number;
+}
+
+const REJECTION_MEMORY = 100;
+
+export class LockCore {
+  private limit: number;
+  private nextToken: number;
+  private readonly holders = new Map<string, Holder>();
+  private waiters: Waiter[];
+  private readonly waiterIds = new Set<string>();
+  private readonly finished: string[];
+  private readonly finishedIds: Set<string>;
+  private readonly rejected: Map<string, number>;
+  private handoffEstimate: number;
+
+  constructor(
+    snapshot: LockSnapshot,
+    private readonly options: LockCoreOptions,
+  ) {
+    this.limit = snapshot.limit;
+    this.nextToken = snapshot.nextToken;
+    for (const holder of snapshot.holders) this.holders.set(holder.requestId, { ...holder });
+    this.waiters = [...snapshot.waiters];
+    for (const waiter of this.waiters) this.waiterIds.add(waiter.requestId);
+    this.finished = [...snapshot.finished];
+    this.finishedIds = new Set(this.finished);
+    this.rejected = new Map(snapshot.rejected);
+    this.handoffEstimate = snapshot.handoffEstimate;
+  }
+
+  /** A snapshot for a new resource; tokens start at `firstToken`. */
+  static empty(firstToken: number): LockSnapshot {
+    return {
+      limit: 1,
+      nextToken: firstToken,
+      holders: [],
+      waiters: [],
+      finished: [],
+      rejected: [],
+      handoffEstimate: 0,
+    };
+  }
+
+  /** Raises the token counter to at least `floor` (a new run seeds it from its start time). */
+  raiseTokenFloor(floor: number): void {
+    this.nextToken = Math.max(this.nextToken, floor);
+  }
+
+  private isKnown(requestId: string): boolean {
+    return (
+      this.holders.has(requestId) ||
+      this.waiterIds.has(requestId) ||
+      this.finishedIds.has(requestId) ||
+      this.rejected.has(requestId)
+    );
+  }
+
+  private finish(requestId: string): void {
+    this.finished.push(requestId);
+    this.finishedIds.add(requestId);
+    while (this.finished.length > this.options.dedupWindow) this.finishedIds.delete(this.finished.shift()!);
+  }
+
+  /** Queues a request; duplicates are ignored, and a request whose limit disagrees with a busy resource's is rejected. */
+  acquire(request: AcquireRequest, now: number): void {
+    if (this.isKnown(request.requestId)) return;
+    if (this.isIdle()) {
+      this.limit = request.limit;
+    } else if (request.limit !== this.limit) {
+      this.rejected.set(request.requestId, this.limit);
+      if (this.rejected.size > REJECTION_MEMORY) this.rejected.delete(this.rejected.keys().next().value!);
+      return;
+    }
+    this.waiters.push({ requestId: request.requestId, ttl: request.ttl });
+    this.waiterIds.add(request.requestId);
+    this.grant(now);
+  }
+
+  /** Frees the slot held by `requestId` if `token` matches its grant; anything else is ignored. */
+  release(requestId: string, token: number, now: number): void {
+    const holder = this.holders.get(requestId);
+    if (holder?.token !== token) return;
+    this.drop(holder, now);
+    this.grant(now);
+  }
+
+  /** Takes a request back: removed from the queue, or released if it was granted meanwhile. */
+  withdraw(requestId: string, now: number): void {
+    const holder = this.holders.get(requestId);
+    if (holder) {
+      this.drop(holder, now);
+    } else if (this.waiterIds.delete(requestId)) {
+      this.waiters = this.waiters.filter((waiter) => waiter.requestId !== requestId);
+      this.finish(requestId);
+    } else if (!this.isKnown(requestId)) {
+      // Withdrawn before its acquire arrived (they travel separately): the acquire must be ignored when it comes.
+      this.finish(requestId);
+    }
+    this.grant(now);
+  }
+
+  /** Extends a valid lease by its ttl, which also claims a fresh grant. Returns the new expiry, or `undefined` if lost. */
+  renew(requestId: string, token: number, now: number): number | undefined {
+    const holder = this.holders.get(requestId);
+    if (holder?.token !== token || holder.expiresAt <= now) return undefined;
+    holder.expiresAt = now + holder.ttl;
+    holder.claimed = true;
+    return holder.expiresAt;
+  }
+
+  /** Drops holders whose lease ran out at `now` and grants their slots. */
+  expire(now: number): void {
+    for (const holder of [...this.holders.values()]) {
+      if (holder.expiresAt <= now) this.drop(holder, now);
+    }
+    this.grant(now);
+  }
+
+  private drop(holder: Holder, now: number): void {
+    this.holders.delete(holder.requestId);
+    this.finish(holder.requestId);
+    // A moving average of hold times tells far-back waiters how often to look at their position.
+    const held = now - holder.grantedAt;
+    this.handoffEstimate = this.handoffEstimate === 0 ? held : 0.8 * this.handoffEstimate + 0.2 * held;
+  }
+
+  private grant(now: number): void {
+    while (this.holders.size < this.limit && this.waiters.length > 0) {
+      const waiter = this.waiters.shift()!;
+      this.waiterIds.delete(waiter.requestId);
+      this.holders.set(waiter.requestId, {
+        requestId: waiter.requestId,
+        token: this.nextToken++,
+        ttl: waiter.ttl,
+        expiresAt: now + Math.min(waiter.ttl, this.options.claimWindow),
+        claimed: false,
+        grantedAt: now,
+      });
+    }
+  }
+
+  /** When the next lease runs out, if any is held. */
+  nextExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const holder of this.holders.values())
+      if (next === undefined || holder.expiresAt < next) next = holder.expiresAt;
+    return next;
+  }
+
+  isIdle(): boolean {
+    return this.holders.size === 0 && this.waiters.length === 0;
+  }
+
+  requestState(requestId: string, now: number): RequestState {
+    const holder = this.holders.get(requestId);
+    if (holder) {
+      return { state: 'granted', token: holder.token, expiresIn: holder.expiresAt - now, claimed: holder.claimed };
+    }
+    if (this.waiterIds.has(requestId)) {
+      const position = this.waiters.findIndex((waiter) => waiter.requestId === requestId);
+      return { state: 'waiting', position, handoffEstimate: this.handoffEstimate };
+    }
+    const activeLimit = this.rejected.get(requestId);
+    if (activeLimit !== undefined) return { state: 'rejected', activeLimit };
+    return { state: 'unknown' };
+  }
+
+  status(): LockStatus {
+    return {
+      running: true,
+      limit: this.limit,
+      holders: [...this.holders.values()].map(({ token, expiresAt, claimed }) => ({ token, expiresAt, claimed })),
+      waiting: this.waiters.length,
+    };
+  }
+
+  snapshot(): LockSnapshot {
+    return {
+      limit: this.limit,
+      nextToken: this.nextToken,
+      holders: [...this.holders.values()].map((holder) => ({ ...holder })),
+      waiters: [...this.waiters],
+      finished: [...this.finished],
+      rejected: [...this.rejected],
+      handoffEstimate: this.handoffEstimate,
+    };
+  }
+}

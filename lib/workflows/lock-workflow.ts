@@ -1,0 +1,148 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { failureTypes } from '../errors.js';
+import {
+  acquireSignal,
+  awaitGrantUpdate,
+  lockStatusQuery,
+  releaseSignal,
+  renewUpdate,
+  requestStatesQuery,
+  withdrawSignal,
+} from './definitions.js';
+import { LockCore, type LockSnapshot, type RequestState } from './lock-core.js';
+
+/** Fixed protocol timings, shared with the client. */
+export const lockTimings = {
+  /** A grant must be claimed (first renewal) within this long, or it is revoked: this bounds what a dead waiter costs. */
+  claimWindow: 5_000,
+  /** An idle resource's workflow waits this long for a new request before it completes. */
+  linger: 2_000,
+  /** Only this many waiters at the head of the queue may block in an update; the rest poll a query. */
+  headSlots: 4,
+  /** A blocking wait returns "still waiting" after this long, so the client re-checks and re-attaches. */
+  maxBlockingWait: 30_000,
+} as const;
+
+/** Finished request IDs remembered to ignore duplicates. */
+const DEDUP_WINDOW = 2_000;
+/** Continue-as-new well before the server's 10,000 signals and 2,000 updates per run. */
+const MAX_SIGNALS_PER_RUN = 5_000;
+const MAX_UPDATES_PER_RUN = 1_500;
+/** Tokens are seeded from the run's start time so they keep increasing across idle exits: 1,000 grants per ms. */
+const TOKENS_PER_MS = 1_000;
+
+export interface LockWorkflowInput {
+  /** State carried over by continue-as-new; absent for a fresh run. */
+  readonly snapshot?: LockSnapshot;
+}
+
+/** One run per resource: serialises acquire, release, renew and withdraw requests, and exits when idle. */
+export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void> {
+  const tokenFloor = workflowInfo().runStartTime.getTime() * TOKENS_PER_MS;
+  const core = new LockCore(input.snapshot ?? LockCore.empty(tokenFloor), {
+    claimWindow: lockTimings.claimWindow,
+    dedupWindow: DEDUP_WINDOW,
+  });
+  core.raiseTokenFloor(tokenFloor);
+
+  let signals = 0;
+  let updates = 0;
+  let changes = 0;
+  // Set while this run hands over to the next: blocking waits return at once so their clients re-attach there.
+  let closing = false;
+  const changed = () => {
+    signals++;
+    changes++;
+  };
+
+  setHandler(acquireSignal, (request) => {
+    changed();
+    core.acquire(request, Date.now());
+  });
+  setHandler(releaseSignal, ({ requestId, token }) => {
+    changed();
+    core.release(requestId, token, Date.now());
+  });
+  setHandler(withdrawSignal, ({ requestId }) => {
+    changed();
+    core.withdraw(requestId, Date.now());
+  });
+  setHandler(requestStatesQuery, (requestIds) =>
+    requestIds.map((requestId) => core.requestState(requestId, Date.now())),
+  );
+  setHandler(lockStatusQuery, () => core.status());
+
+  const stillWaiting = (state: RequestState) => state.state === 'waiting';
+  setHandler(
+    awaitGrantUpdate,
+    async (requestId) => {
+      updates++;
+      await condition(
+        () => closing || !stillWaiting(core.requestState(requestId, Date.now())),
+        lockTimings.maxBlockingWait,
+      );
+      return core.requestState(requestId, Date.now());
+    },
+    {
+      // Rejected updates write no history: far-back and unknown waiters are turned away for free.
+      validator: (requestId) => {
+        const state = core.requestState(requestId, Date.now());
+        if (state.state === 'unknown') throw new Error(`Unknown request ${requestId}`);
+        if (state.state === 'waiting' && state.position >= lockTimings.headSlots) {
+          throw new Error(`Request ${requestId} is at position ${state.position}; poll its state instead`);
+        }
+      },
+    },
+  );
+  setHandler(
+    renewUpdate,
+    ({ requestId, token }) => {
+      updates++;
+      const now = Date.now();
+      const expiresAt = core.renew(requestId, token, now);
+      if (expiresAt === undefined) {
+        throw ApplicationFailure.create({
+          type: failureTypes.leaseLost,
+          message: `Lease ${token} is no longer held`,
+          nonRetryable: true,
+        });
+      }
+      return expiresAt - now;
+    },
+    {
+      validator: ({ requestId, token }) => {
+        const state = core.requestState(requestId, Date.now());
+        if (state.state !== 'granted' || state.token !== token) throw new Error(`Lease ${token} is no longer held`);
+      },
+    },
+  );
+
+  for (;;) {
+    core.expire(Date.now());
+    const mustHandOver =
+      workflowInfo().continueAsNewSuggested || signals >= MAX_SIGNALS_PER_RUN || updates >= MAX_UPDATES_PER_RUN;
+    if (mustHandOver) {
+      closing = true;
+      await condition(allHandlersFinished);
+      // Signals that arrived while handlers finished are already in `core`: nothing is lost.
+      await continueAsNew<typeof lockWorkflow>({ snapshot: core.snapshot() });
+    }
+    const seen = changes;
+    if (core.isIdle()) {
+      const woken = await condition(() => changes !== seen, lockTimings.linger);
+      // Re-checked in the same activation as the return: a request that raced the exit keeps the run alive.
+      if (!woken && core.isIdle() && allHandlersFinished()) return;
+      continue;
+    }
+    const nextExpiry = core.nextExpiry();
+    if (nextExpiry === undefined) await condition(() => changes !== seen);
+    else await condition(() => changes !== seen, Math.max(1, nextExpiry - Date.now()));
+  }
+}

@@ -1,0 +1,139 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { enqueueSignal, jobStatesQuery, pauseSignal, queueStatusQuery, resumeSignal } from './definitions.js';
+import {
+  QueueCore,
+  RUN_JOB_ACTIVITY,
+  queueLimits,
+  type EnqueueRequest,
+  type QueueResult,
+  type QueueSnapshot,
+  type RunJobInput,
+} from './queue-core.js';
+
+/** Fixed protocol timings, shared with the client. */
+export const queueTimings = {
+  /** A drained queue's workflow waits this long for a new job before it completes. */
+  linger: 2_000,
+} as const;
+
+/** Continue-as-new well before the server's 10,000 signals per run (not part of its own suggestion). */
+const MAX_SIGNALS_PER_RUN = 5_000;
+/**
+ * Continue-as-new carries every pending job, so it waits until they take at most this much; the rest of the budget
+ * is for the dedup window, retained results and failures, all under the server's 2 MiB payload limit.
+ */
+const PENDING_CARRY_BUDGET = 1024 * 1024;
+const CARRY_BUDGET = 1536 * 1024;
+
+export interface QueueWorkflowInput {
+  /** State carried over by continue-as-new; absent for a fresh run. */
+  readonly snapshot?: QueueSnapshot;
+}
+
+type RunJob = (input: RunJobInput) => Promise<unknown>;
+
+function runJob(job: EnqueueRequest): Promise<unknown> {
+  const { maximumAttempts, nonRetryableErrorTypes, ...retry } = job.retry;
+  const activities = proxyActivities<Record<typeof RUN_JOB_ACTIVITY, RunJob>>({
+    startToCloseTimeout: job.timeout,
+    retry: {
+      ...retry,
+      maximumAttempts: maximumAttempts === 0 ? Number.POSITIVE_INFINITY : maximumAttempts,
+      ...(nonRetryableErrorTypes ? { nonRetryableErrorTypes: [...nonRetryableErrorTypes] } : {}),
+    },
+  });
+  return activities[RUN_JOB_ACTIVITY]({ jobId: job.jobId, name: job.name, args: job.args });
+}
+
+/** The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). */
+function failureMessage(error: unknown, job: EnqueueRequest): string {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof TimeoutFailure) return `The attempt timed out after ${job.timeout} ms`;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function attemptsOf(error: unknown, job: EnqueueRequest): number {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  const reported =
+    cause instanceof ApplicationFailure ? (cause.details?.[0] as { attempt?: unknown } | undefined) : undefined;
+  if (typeof reported?.attempt === 'number') return reported.attempt;
+  // The last attempt timed out, so it could not report: with retries exhausted, that was the last one allowed.
+  return job.retry.maximumAttempts > 0 ? job.retry.maximumAttempts : 1;
+}
+
+/**
+ * One run per queue key: runs the key's jobs in FIFO order as activities (up to `concurrency` at once), and completes
+ * once it has been drained for {@link queueTimings.linger}, returning the outcomes it still remembers.
+ */
+export async function queueWorkflow(input: QueueWorkflowInput = {}): Promise<QueueResult> {
+  const core = new QueueCore(input.snapshot ?? QueueCore.empty(), queueLimits);
+  let signals = 0;
+  let changes = 0;
+
+  setHandler(enqueueSignal, (job) => {
+    signals++;
+    changes++;
+    core.enqueue(job);
+  });
+  setHandler(pauseSignal, () => {
+    signals++;
+    changes++;
+    core.pause();
+  });
+  setHandler(resumeSignal, () => {
+    signals++;
+    changes++;
+    core.resume();
+  });
+  setHandler(jobStatesQuery, (jobIds) => jobIds.map((jobId) => core.jobState(jobId)));
+  setHandler(queueStatusQuery, () => core.status());
+
+  const start = (job: EnqueueRequest) => {
+    // A policy the SDK refuses throws synchronously: as a rejection it fails that job instead of the workflow task.
+    new Promise((resolve) => resolve(runJob(job))).then(
+      (result) => {
+        changes++;
+        core.succeed(job.jobId, result);
+      },
+      (error: unknown) => {
+        changes++;
+        core.fail(job.jobId, failureMessage(error, job), attemptsOf(error, job), Date.now());
+      },
+    );
+  };
+
+  for (;;) {
+    const mustHandOver = workflowInfo().continueAsNewSuggested || signals >= MAX_SIGNALS_PER_RUN;
+    // A backlog too big to carry keeps draining in this run until it fits (history has room well past the suggestion).
+    if (mustHandOver && core.pendingBytes() <= PENDING_CARRY_BUDGET) {
+      // Activities cannot move to the next run: start nothing more, let the running jobs finish for good.
+      await condition(() => core.runningCount === 0);
+      await condition(allHandlersFinished);
+      // Signals that arrived meanwhile are already in `core`; one that races the command is redelivered to this run.
+      core.trim(CARRY_BUDGET);
+      await continueAsNew<typeof queueWorkflow>({ snapshot: core.snapshot() });
+    }
+    for (let job = core.next(); job; job = core.next()) start(job);
+    const seen = changes;
+    if (core.canExit()) {
+      const woken = await condition(() => changes !== seen, queueTimings.linger);
+      // Re-checked in the same activation as the return: a job that raced the exit keeps the run alive.
+      if (!woken && core.canExit() && allHandlersFinished()) {
+        core.trim(CARRY_BUDGET);
+        return core.result();
+      }
+      continue;
+    }
+    await condition(() => changes !== seen);
+  }
+}

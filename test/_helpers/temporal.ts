@@ -1,0 +1,81 @@
+// One Temporal worker and client per test file, on the server `npm test` started (TEMPORAL_ADDRESS), with the
+// workflows bundled once per run (TEMPORAL_COORDINATION_BUNDLE).
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { createWorker, type CreateWorkerOptions } from '../../lib/worker.js';
+
+export interface TestEnv {
+  readonly address: string;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly client: Client;
+  readonly nativeConnection: NativeConnection;
+  readonly worker: Worker;
+  /** A fresh ID, unique to this run, for a resource or a queue key. */
+  id(label: string): string;
+  teardown(): Promise<void>;
+}
+
+export function serverAddress(): { address: string; namespace: string } {
+  const address = process.env['TEMPORAL_ADDRESS'];
+  if (!address) {
+    throw new Error('TEMPORAL_ADDRESS is not set: run the tests with `npm test`, which starts a dev server');
+  }
+  return { address, namespace: process.env['TEMPORAL_NAMESPACE'] ?? 'default' };
+}
+
+export function workflowBundle(): { code: string } | undefined {
+  const path = process.env['TEMPORAL_COORDINATION_BUNDLE'];
+  return path ? { code: readFileSync(path, 'utf8') } : undefined;
+}
+
+/** Keeps the worker's INFO lines out of test output; must run before anything creates the SDK runtime. */
+export function quietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Already installed by an earlier call in this process.
+  }
+}
+
+export interface TestEnvOptions extends Omit<CreateWorkerOptions, 'connection'> {
+  /** A server of the test's own (for example one with shrunk limits). @default the one `npm test` started */
+  readonly server?: { readonly address: string; readonly namespace: string };
+}
+
+/** Connects to the test server and starts a worker on a task queue of its own. */
+export async function startTestEnv(name: string, options: TestEnvOptions = {}): Promise<TestEnv> {
+  quietRuntime();
+  const { server = serverAddress(), ...workerOptions } = options;
+  const { address, namespace } = server;
+  const taskQueue = `${name}-${randomUUID().slice(0, 8)}`;
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const bundle = workflowBundle();
+  const worker = await createWorker({
+    ...(bundle ? { workflowBundle: bundle } : {}),
+    ...workerOptions,
+    connection: nativeConnection,
+    namespace,
+    taskQueue,
+  });
+  const running = worker.run();
+  return {
+    address,
+    namespace,
+    taskQueue,
+    client,
+    nativeConnection,
+    worker,
+    id: (label) => `${label}-${randomUUID()}`,
+    async teardown() {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}

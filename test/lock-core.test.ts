@@ -1,0 +1,163 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { LockCore, type LockSnapshot } from '../lib/workflows/lock-core.js';
+
+const options = { claimWindow: 5_000, dedupWindow: 50 };
+const TTL = 1_000;
+
+type Event =
+  | { kind: 'acquire'; id: number }
+  | { kind: 'release'; id: number; staleToken: boolean }
+  | { kind: 'renew'; id: number }
+  | { kind: 'withdraw'; id: number }
+  | { kind: 'tick'; ms: number }
+  | { kind: 'continueAsNew' };
+
+const event: fc.Arbitrary<Event> = fc.oneof(
+  fc.record({ kind: fc.constant('acquire' as const), id: fc.nat(30) }),
+  fc.record({ kind: fc.constant('release' as const), id: fc.nat(30), staleToken: fc.boolean() }),
+  fc.record({ kind: fc.constant('renew' as const), id: fc.nat(30) }),
+  fc.record({ kind: fc.constant('withdraw' as const), id: fc.nat(30) }),
+  fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 2_000 }) }),
+  fc.record({ kind: fc.constant('continueAsNew' as const) }),
+);
+
+/** Replays events against the core, checking the invariants after each one; returns the grant order. */
+function run(limit: number, events: Event[]) {
+  let core = new LockCore(LockCore.empty(1), options);
+  let now = 0;
+  const queued: string[] = []; // what a FIFO queue should hold, in order
+  const grantOrder: string[] = [];
+  const tokens = new Map<string, number>();
+  let lastToken = 0;
+  const observe = () => {
+    const status = core.status();
+    if (status.holders.length > limit) throw new Error(`more than ${limit} holders`);
+    // New grants must be the oldest waiters, with strictly increasing tokens.
+    for (const id of [...queued]) {
+      const state = core.requestState(id, now);
+      if (state.state === 'granted') {
+        if (queued[0] !== id) throw new Error(`${id} was granted before ${queued[0]}`);
+        queued.shift();
+        if (state.token <= lastToken) throw new Error(`token ${state.token} after ${lastToken}`);
+        lastToken = state.token;
+        tokens.set(id, state.token);
+        grantOrder.push(id);
+      } else if (state.state !== 'waiting') {
+        throw new Error(`waiting request ${id} was lost (${state.state})`);
+      }
+    }
+    if (status.waiting !== queued.length) throw new Error(`waiting ${status.waiting}, expected ${queued.length}`);
+  };
+  const seen = new Set<string>();
+  for (const e of events) {
+    switch (e.kind) {
+      case 'acquire': {
+        const id = `r${e.id}`;
+        core.acquire({ requestId: id, ttl: TTL, limit }, now);
+        // Only a never-seen request joins the queue: duplicates are ignored.
+        if (!seen.has(id)) queued.push(id);
+        seen.add(id);
+        break;
+      }
+      case 'release': {
+        const id = `r${e.id}`;
+        const token = tokens.get(id);
+        if (token !== undefined) core.release(id, e.staleToken ? token - 1 : token, now);
+        break;
+      }
+      case 'renew': {
+        const id = `r${e.id}`;
+        const token = tokens.get(id);
+        if (token !== undefined) core.renew(id, token, now);
+        break;
+      }
+      case 'withdraw': {
+        const id = `r${e.id}`;
+        core.withdraw(id, now);
+        const index = queued.indexOf(id);
+        if (index >= 0) queued.splice(index, 1);
+        seen.add(id);
+        break;
+      }
+      case 'tick':
+        now += e.ms;
+        core.expire(now);
+        break;
+      case 'continueAsNew': {
+        const snapshot: LockSnapshot = JSON.parse(JSON.stringify(core.snapshot()));
+        core = new LockCore(snapshot, options);
+        break;
+      }
+    }
+    observe();
+  }
+  return { core, grantOrder };
+}
+
+test('random request sequences keep at most limit holders, FIFO grants, increasing tokens and no lost request', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 4 }), fc.array(event, { maxLength: 200 }), (limit, events) => {
+      run(limit, events);
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
+test('a grant that is not claimed lapses after the claim window and the next waiter is granted', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  core.acquire({ requestId: 'dead', ttl: 30_000, limit: 1 }, 0);
+  core.acquire({ requestId: 'next', ttl: 30_000, limit: 1 }, 0);
+  core.expire(4_999);
+  t.is(core.requestState('dead', 4_999).state, 'granted');
+  core.expire(5_000);
+  t.is(core.requestState('dead', 5_000).state, 'unknown');
+  t.like(core.requestState('next', 5_000), { state: 'granted', token: 2 });
+});
+
+test('a claimed grant lasts its ttl from the last renewal', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  core.acquire({ requestId: 'a', ttl: 30_000, limit: 1 }, 0);
+  t.is(core.renew('a', 1, 1_000), 31_000);
+  core.expire(30_999);
+  t.like(core.requestState('a', 30_999), { state: 'granted', claimed: true });
+  core.expire(31_000);
+  t.is(core.requestState('a', 31_000).state, 'unknown');
+});
+
+test('a release with a stale token or another request id leaves the holder alone', (t) => {
+  const core = new LockCore(LockCore.empty(10), options);
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
+  core.release('a', 9, 0);
+  core.release('b', 10, 0);
+  t.like(core.requestState('a', 0), { state: 'granted', token: 10 });
+});
+
+test('a request whose limit differs from a busy resource is rejected, and accepted once it is idle', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 2 }, 0);
+  core.acquire({ requestId: 'b', ttl: 1_000, limit: 3 }, 0);
+  t.deepEqual(core.requestState('b', 0), { state: 'rejected', activeLimit: 2 });
+  core.withdraw('a', 0);
+  core.acquire({ requestId: 'c', ttl: 1_000, limit: 3 }, 0);
+  t.is(core.status().limit, 3);
+});
+
+test('a withdrawal that arrives before its acquire makes the acquire a no-op', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  core.withdraw('a', 0);
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
+  t.true(core.isIdle());
+});
+
+test('the token floor only ever raises the counter', (t) => {
+  const core = new LockCore({ ...LockCore.empty(100), nextToken: 500 }, options);
+  core.raiseTokenFloor(200);
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
+  t.like(core.requestState('a', 0), { token: 500 });
+  core.raiseTokenFloor(1_000);
+  core.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
+  core.release('a', 500, 0);
+  t.like(core.requestState('b', 0), { token: 1_000 });
+});

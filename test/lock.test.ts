@@ -1,0 +1,388 @@
+import test from 'ava';
+import { Client, Connection } from '@temporalio/client';
+import {
+  createCoordinator,
+  LeaseLostError,
+  LimitMismatchError,
+  LockTimeoutError,
+  ServerUnavailableError,
+  type Lease,
+} from '../lib/index.js';
+import { DEFAULT_ID_PREFIX } from '../lib/context.js';
+import { lockIdPrefix } from '../lib/ids.js';
+import { acquireSignal, releaseSignal } from '../lib/workflows/definitions.js';
+import { lockTimings, lockWorkflow } from '../lib/workflows/lock-workflow.js';
+import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
+
+let env: TestEnv;
+test.before(async () => {
+  env = await startTestEnv('lock');
+});
+test.after.always(async () => {
+  await env?.teardown();
+});
+
+const coordinator = () => createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sends a bare acquire request, as a client that then dies would. */
+async function rawAcquire(resourceId: string, requestId: string) {
+  await env.client.workflow.signalWithStart(lockWorkflow, {
+    workflowId: lockIdPrefix(DEFAULT_ID_PREFIX) + resourceId,
+    taskQueue: env.taskQueue,
+    args: [{}],
+    signal: acquireSignal,
+    signalArgs: [{ requestId, ttl: 30_000, limit: 1 }],
+  });
+}
+
+/** Waits until `resourceId` has `count` waiters, so requests are known to have reached the workflow in order. */
+async function untilWaiting(resourceId: string, count: number) {
+  const { lockStatus } = coordinator();
+  while ((await lockStatus(resourceId)).waiting < count) await sleep(20);
+}
+
+test('withLock returns what fn returns and releases the lock', async (t) => {
+  const { withLock, lockStatus } = coordinator();
+  const id = env.id('basic');
+  const result = await withLock(id, async (lease) => {
+    t.true(Number.isSafeInteger(lease.token));
+    t.false(lease.signal.aborted);
+    t.true(lease.expiresAt.getTime() > Date.now());
+    return 42;
+  });
+  t.is(result, 42);
+  t.deepEqual((await lockStatus(id)).holders, []);
+});
+
+test('at most one holder at a time across coordinators, with increasing tokens', async (t) => {
+  const id = env.id('mutex');
+  let inside = 0;
+  let overlaps = 0;
+  const tokens: number[] = [];
+  // Separate coordinators stand for separate processes: nothing is shared but the server.
+  await Promise.all(
+    Array.from({ length: 12 }, () =>
+      coordinator().withLock(id, async (lease) => {
+        if (++inside > 1) overlaps++;
+        tokens.push(lease.token);
+        await sleep(5);
+        inside--;
+      }),
+    ),
+  );
+  t.is(overlaps, 0);
+  t.is(tokens.length, 12);
+  t.deepEqual(
+    [...tokens].sort((a, b) => a - b),
+    tokens,
+  );
+});
+
+test('waiters are granted in the order their requests reached the workflow', async (t) => {
+  const { acquire } = coordinator();
+  const id = env.id('fifo');
+  const first = await acquire(id);
+  const order: number[] = [];
+  const waiters: Promise<void>[] = [];
+  for (let i = 0; i < 8; i++) {
+    waiters.push(
+      acquire(id).then(async (lease) => {
+        order.push(i);
+        await lease.release();
+      }),
+    );
+    await untilWaiting(id, i + 1);
+  }
+  await first.release();
+  await Promise.all(waiters);
+  t.deepEqual(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+});
+
+test('a semaphore admits at most limit holders at once', async (t) => {
+  const { withSemaphore } = coordinator();
+  const id = env.id('semaphore');
+  let inside = 0;
+  let most = 0;
+  await Promise.all(
+    Array.from({ length: 12 }, () =>
+      withSemaphore(id, 3, async () => {
+        most = Math.max(most, ++inside);
+        await sleep(30);
+        inside--;
+      }),
+    ),
+  );
+  t.is(most, 3);
+});
+
+test('a request whose limit disagrees with the running semaphore is rejected', async (t) => {
+  const { acquire } = coordinator();
+  const id = env.id('mismatch');
+  const lease = await acquire(id, { limit: 2 });
+  const error = await t.throwsAsync(acquire(id, { limit: 3 }), { instanceOf: LimitMismatchError });
+  t.like(error, { resourceId: id, limit: 3, activeLimit: 2 });
+  await lease.release();
+});
+
+test('waitTimeout ends the wait with LockTimeoutError and the request is never granted later', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('timeout');
+  const holder = await acquire(id);
+  const error = await t.throwsAsync(acquire(id, { waitTimeout: 300 }), { instanceOf: LockTimeoutError });
+  t.like(error, { resourceId: id, waitTimeout: 300 });
+  await holder.release();
+  const status = await lockStatus(id);
+  t.deepEqual(status.holders, []);
+  t.is(status.waiting, 0);
+});
+
+test('an aborted signal ends the wait with its reason and withdraws the request', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('abort');
+  const holder = await acquire(id);
+  const controller = new AbortController();
+  const waiting = acquire(id, { signal: controller.signal });
+  await untilWaiting(id, 1);
+  const reason = new Error('no longer needed');
+  controller.abort(reason);
+  t.is(await t.throwsAsync(waiting), reason);
+  await untilWaiting(id, 0);
+  await holder.release();
+  t.deepEqual((await lockStatus(id)).holders, []);
+});
+
+test('an already aborted signal fails before anything is sent', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('pre-aborted');
+  const reason = new Error('stop');
+  t.is(await t.throwsAsync(acquire(id, { signal: AbortSignal.abort(reason) })), reason);
+  t.false((await lockStatus(id)).running);
+});
+
+test('a holder that stops renewing loses the lease at ttl: its signal aborts and the next waiter is granted', async (t) => {
+  const { acquire } = coordinator();
+  const id = env.id('expiry');
+  const lease = await acquire(id, { ttl: '1s', autoRenew: false });
+  const granted = performance.now();
+  const next = await acquire(id);
+  const waited = performance.now() - granted;
+  t.true(waited >= 900, `next holder granted after ${waited} ms`);
+  t.true(lease.signal.aborted);
+  t.true(lease.signal.reason instanceof LeaseLostError);
+  t.true(next.token > lease.token);
+  await next.release();
+});
+
+test('an auto-renewing lease outlives its ttl', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('renew');
+  const lease = await acquire(id, { ttl: '3s' });
+  await sleep(7_000);
+  t.false(lease.signal.aborted);
+  t.deepEqual(
+    (await lockStatus(id)).holders.map((holder) => holder.token),
+    [lease.token],
+  );
+  await lease.release();
+});
+
+test('renewing a lease that was re-granted fails with LeaseLostError and leaves the new holder alone', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('stale');
+  const stale = await acquire(id, { ttl: '1s', autoRenew: false });
+  const current = await acquire(id);
+  const error = await t.throwsAsync(stale.renew(), { instanceOf: LeaseLostError });
+  t.is(error?.token, stale.token);
+  await stale.release();
+  await stale.release(); // idempotent
+  t.deepEqual(
+    (await lockStatus(id)).holders.map((holder) => holder.token),
+    [current.token],
+  );
+  await current.release();
+});
+
+test('a release with a forged token has no effect', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('forged');
+  const lease = await acquire(id);
+  const handle = env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id);
+  await handle.signal(releaseSignal, { requestId: 'someone-else', token: lease.token });
+  await handle.signal(releaseSignal, { requestId: 'someone-else', token: lease.token + 1 });
+  t.deepEqual(
+    (await lockStatus(id)).holders.map((holder) => holder.token),
+    [lease.token],
+  );
+  await lease.release();
+});
+
+test('duplicate acquire requests with one request id queue once', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('dedup');
+  const holder = await acquire(id);
+  await rawAcquire(id, 'retried-request');
+  await rawAcquire(id, 'retried-request');
+  t.is((await lockStatus(id)).waiting, 1);
+  await holder.release();
+});
+
+test('a grant to a waiter that died is revoked after the claim window and the next waiter is granted', async (t) => {
+  const { acquire } = coordinator();
+  const id = env.id('dead-waiter');
+  const holder = await acquire(id);
+  await rawAcquire(id, 'dead-client');
+  const next = acquire(id);
+  await untilWaiting(id, 2);
+  const released = performance.now();
+  await holder.release();
+  const lease = await next;
+  const waited = performance.now() - released;
+  t.log(`granted ${waited.toFixed(0)} ms after the release, claim window ${lockTimings.claimWindow} ms`);
+  t.true(waited >= lockTimings.claimWindow - 100);
+  t.true(waited < lockTimings.claimWindow + 3_000);
+  await lease.release();
+});
+
+test('await using releases the lease', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('await-using');
+  {
+    await using lease = await acquire(id);
+    t.is((await lockStatus(id)).holders.length, 1);
+    t.truthy(lease.token);
+  }
+  t.deepEqual((await lockStatus(id)).holders, []);
+});
+
+test('the error fn throws wins over a failed release, which is attached as suppressed', async (t) => {
+  const connection = await Connection.connect({ address: env.address });
+  const { withLock } = createCoordinator({ client: new Client({ connection }), taskQueue: env.taskQueue });
+  const failure = new Error('fn failed');
+  const error = await t.throwsAsync(
+    withLock(env.id('error-wins'), async () => {
+      await connection.close();
+      throw failure;
+    }),
+  );
+  t.is(error, failure);
+  t.truthy((error as Error & { suppressed?: unknown }).suppressed);
+});
+
+test('the error fn throws is rethrown as is and the lock is released', async (t) => {
+  const { withLock, lockStatus } = coordinator();
+  const id = env.id('throws');
+  const failure = new TypeError('bad');
+  t.is(await t.throwsAsync(withLock(id, () => Promise.reject(failure))), failure);
+  t.deepEqual((await lockStatus(id)).holders, []);
+});
+
+test('tokens keep increasing after the workflow exits when idle and a new run starts', async (t) => {
+  const { withLock, lockStatus } = coordinator();
+  const id = env.id('idle-exit');
+  const first = await withLock(id, (lease) => lease.token);
+  const handle = env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id);
+  const { runId } = await handle.describe();
+  await handle.result(); // completes after the linger
+  t.false((await lockStatus(id)).running);
+  const second = await withLock(id, (lease) => lease.token);
+  t.true(second > first);
+  t.not((await handle.describe()).runId, runId);
+});
+
+test('acquires that race the idle exit are all granted', async (t) => {
+  const { withLock } = coordinator();
+  // Each loop re-acquires at a different moment around the end of the linger, when the run decides to exit.
+  const loops = Array.from({ length: 8 }, async (_, loop) => {
+    const id = env.id(`exit-race-${loop}`);
+    let granted = 0;
+    for (let i = 0; i < 4; i++) {
+      await withLock(id, () => {}, { waitTimeout: '20s' });
+      granted++;
+      await sleep(lockTimings.linger - 150 + loop * 20 + i * 60);
+    }
+    await withLock(id, () => {}, { waitTimeout: '20s' });
+    return granted + 1;
+  });
+  t.deepEqual(await Promise.all(loops), Array(8).fill(5));
+});
+
+test('lockStatus reports idle for a resource that was never used', async (t) => {
+  const { lockStatus } = coordinator();
+  const id = env.id('never');
+  t.deepEqual(await lockStatus(id), { resourceId: id, running: false, limit: undefined, holders: [], waiting: 0 });
+});
+
+test('lockStatus reports holders and waiters of a busy resource', async (t) => {
+  const { acquire, lockStatus } = coordinator();
+  const id = env.id('status');
+  const lease = await acquire(id, { limit: 2 });
+  const second = await acquire(id, { limit: 2 });
+  const third = acquire(id, { limit: 2 });
+  await untilWaiting(id, 1);
+  const status = await lockStatus(id);
+  t.is(status.running, true);
+  t.is(status.limit, 2);
+  t.deepEqual(
+    status.holders.map((holder) => holder.token),
+    [lease.token, second.token],
+  );
+  t.true(status.holders.every((holder) => holder.expiresAt instanceof Date));
+  t.is(status.waiting, 1);
+  await lease.release();
+  await (await third).release();
+  await second.release();
+});
+
+test('bad input fails before any request is sent', async (t) => {
+  const { acquire, withLock, withSemaphore, lockStatus } = coordinator();
+  const id = env.id('bad-input');
+  await t.throwsAsync(acquire(''), { instanceOf: TypeError, message: /resourceId/ });
+  await t.throwsAsync(acquire(42 as never), { instanceOf: TypeError, message: /resourceId/ });
+  await t.throwsAsync(acquire('x'.repeat(1_000)), { instanceOf: RangeError, message: /resourceId/ });
+  await t.throwsAsync(acquire(id, { ttl: -5 }), { instanceOf: RangeError, message: /`ttl`.*`-5` \(number\)/ });
+  await t.throwsAsync(acquire(id, { ttl: 'soon' as never }), { instanceOf: TypeError, message: /`ttl`/ });
+  await t.throwsAsync(acquire(id, { ttl: Number.POSITIVE_INFINITY }), { instanceOf: RangeError, message: /`ttl`/ });
+  await t.throwsAsync(acquire(id, { waitTimeout: 0 }), { instanceOf: RangeError, message: /`waitTimeout`/ });
+  await t.throwsAsync(acquire(id, { limit: 1.5 }), { instanceOf: RangeError, message: /`limit`/ });
+  await t.throwsAsync(acquire(id, { limit: 0 }), { instanceOf: RangeError, message: /`limit`/ });
+  await t.throwsAsync(acquire(id, { signal: 'no' as never }), { instanceOf: TypeError, message: /`signal`/ });
+  await t.throwsAsync(acquire(id, { tll: '1s' } as never), { instanceOf: TypeError, message: /`tll`/ });
+  await t.throwsAsync(withLock(id, 'not a function' as never), { instanceOf: TypeError, message: /`fn`/ });
+  await t.throwsAsync(
+    withSemaphore(id, -1, () => {}),
+    { instanceOf: RangeError, message: /`limit`/ },
+  );
+  t.false((await lockStatus(id)).running);
+});
+
+test('an unreachable server is retried for the wait budget (at least 5 s), then reported as ServerUnavailableError', async (t) => {
+  const connection = Connection.lazy({ address: '127.0.0.1:1' });
+  const { acquire } = createCoordinator({ client: new Client({ connection }), taskQueue: env.taskQueue });
+  const started = performance.now();
+  await t.throwsAsync(acquire(env.id('unreachable'), { waitTimeout: '2s' }), { instanceOf: ServerUnavailableError });
+  const took = performance.now() - started;
+  t.true(took >= 4_500 && took < 15_000, `gave up after ${took} ms`);
+});
+
+test('1,000 concurrent waiters on one lock are all granted, one at a time', async (t) => {
+  const { withLock, lockStatus } = coordinator();
+  const id = env.id('thousand');
+  let inside = 0;
+  let overlaps = 0;
+  const tokens = new Set<number>();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 1_000 }, () =>
+      withLock(id, (lease: Lease) => {
+        if (++inside > 1) overlaps++;
+        tokens.add(lease.token);
+        inside--;
+      }),
+    ),
+  );
+  t.log(`1,000 hand-offs in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  t.is(overlaps, 0);
+  t.is(tokens.size, 1_000);
+  t.is((await lockStatus(id)).waiting, 0);
+});

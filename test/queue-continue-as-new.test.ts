@@ -1,0 +1,111 @@
+// Continue-as-new under load: a server of its own suggests it every 200 history events, and one key runs 5,000 jobs.
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DEFAULT_ID_PREFIX } from '../lib/context.js';
+import { queueIdPrefix } from '../lib/ids.js';
+import { createCoordinator, JobNotFoundError, type Job } from '../lib/index.js';
+import { startDevServer, type DevServer } from '../lib/testing/index.js';
+import { createWorker } from '../lib/worker.js';
+import { queueLimits } from '../lib/workflows/queue-core.js';
+import type { queueWorkflow } from '../lib/workflows/queue-workflow.js';
+import { workflowBundle } from './_helpers/temporal.js';
+
+const JOBS = 5_000;
+const started: number[] = [];
+let running = 0;
+let overlaps = 0;
+
+let server: DevServer;
+let connection: Connection;
+let nativeConnection: NativeConnection;
+let worker: Worker;
+let workerRun: Promise<void>;
+let client: Client;
+const taskQueue = `queue-can-${randomUUID().slice(0, 8)}`;
+
+test.before(async () => {
+  // Always a server of its own (even under `npm test`), for the low continue-as-new threshold. Eager activity dispatch
+  // halves each job's round trip on the dev server, which keeps 5,000 strictly sequential jobs to a few minutes.
+  server = await startDevServer({
+    env: { ...process.env, TEMPORAL_ADDRESS: '' },
+    dynamicConfig: {
+      'limit.historyCount.suggestContinueAsNew': 200,
+      'system.enableActivityEagerExecution': true,
+    },
+  });
+  connection = await Connection.connect({ address: server.address });
+  client = new Client({ connection, namespace: server.namespace });
+  nativeConnection = await NativeConnection.connect({ address: server.address });
+  const bundle = workflowBundle();
+  worker = await createWorker({
+    ...(bundle ? { workflowBundle: bundle } : {}),
+    connection: nativeConnection,
+    namespace: server.namespace,
+    taskQueue,
+    jobs: {
+      async count(index: number) {
+        running++;
+        if (running > 1) overlaps++;
+        started.push(index);
+        await Promise.resolve();
+        running--;
+        return index;
+      },
+    },
+  });
+  workerRun = worker.run();
+});
+
+test.after.always(async () => {
+  worker?.shutdown();
+  await workerRun;
+  await nativeConnection?.close();
+  await connection?.close();
+  await server?.stop();
+});
+
+test('5,000 jobs on one key run in order across many continue-as-new runs', async (t) => {
+  t.timeout(15 * 60_000);
+  const { enqueue } = createCoordinator({ client, taskQueue });
+  const key = `can-${randomUUID()}`;
+  const t0 = performance.now();
+  const handles: Job<number>[] = [];
+  // Sequential enqueues fix the order the queue must keep; the jobs start running while the rest arrive.
+  for (let index = 0; index < JOBS; index++) handles.push(await enqueue<number>(key, 'count', [index]));
+  const enqueued = performance.now();
+  const last = handles.at(-1)!;
+  t.is(await last.result(), JOBS - 1);
+  const drained = performance.now();
+  t.log(
+    `enqueued ${JOBS} in ${((enqueued - t0) / 1000).toFixed(1)} s, all done after ${((drained - t0) / 1000).toFixed(1)} s`,
+  );
+
+  t.is(overlaps, 0, 'never two jobs of the key at once');
+  t.is(started.length, JOBS, 'each job ran exactly once');
+  t.true(
+    started.every((index, position) => index === position),
+    'jobs ran in enqueue order',
+  );
+
+  // Results within the retention bound survive continue-as-new; older ones are reported as forgotten.
+  t.is(await handles[JOBS - queueLimits.finishedWindow]!.result(), JOBS - queueLimits.finishedWindow);
+  await t.throwsAsync(handles[0]!.result(), { instanceOf: JobNotFoundError });
+
+  // The chain's last run exits idle and returns what it still remembers.
+  const workflowId = queueIdPrefix(DEFAULT_ID_PREFIX) + key;
+  const final = await client.workflow.result<typeof queueWorkflow>(workflowId);
+  t.is(final.processed, JOBS);
+  t.is(final.finished.length, queueLimits.finishedWindow);
+  t.is(final.finished.at(-1)?.jobId, last.id);
+  const runs = await countRuns(workflowId);
+  t.log(`${runs} runs`);
+  t.true(runs > 20, 'the queue continued-as-new many times');
+});
+
+async function countRuns(workflowId: string): Promise<number> {
+  let runs = 0;
+  for await (const _ of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs++;
+  return runs;
+}
