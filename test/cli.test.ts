@@ -1,0 +1,347 @@
+// The `temporal-coordination` command, run as a separate process from its source (test/examples.test.ts runs the
+// built one), against the test server. One at a time: each run starts a Node process, and a CPU-starved machine could
+// delay this file's own leases past their claim window.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { Connection } from '@temporalio/client';
+import { createCoordinator, LockTimeoutError, type Lease } from '../lib/index.js';
+import { serverAddress, startTestEnv, type TestEnv } from './_helpers/temporal.js';
+
+const root = new URL('..', import.meta.url);
+
+interface Outcome {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** How long the command took, in ms. */
+  readonly took: number;
+}
+
+/** Runs the CLI with `args` against the test server (unless `env` says otherwise) and waits for it to exit. */
+function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const { address, namespace } = serverAddress();
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli.ts', ...args], {
+    cwd: root,
+    env: { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, took: performance.now() - started });
+    }),
+  );
+}
+
+/** A TCP port nobody listens on (taken from the OS, then freed). */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Polls `condition` every 50 ms for up to 20 s, then fails naming `what`. */
+async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+let env: TestEnv;
+
+test.before(async () => {
+  env = await startTestEnv('cli', {
+    jobs: {
+      async fail(message: string) {
+        throw new Error(message);
+      },
+      async noop() {},
+    },
+  });
+});
+
+test.after.always(async () => {
+  await env?.teardown();
+});
+
+// ---- Usage ----
+
+test.serial('without a command, it prints the usage and exits with code 2', async (t) => {
+  const { code, stderr } = await cli([]);
+  t.is(code, 2);
+  t.regex(stderr, /Which command\?/);
+  t.regex(stderr, /Usage: temporal-coordination server \| status lock <id> \| status queue <key> \| release <id>/);
+});
+
+test.serial('an unknown command is named in the error, with exit code 2', async (t) => {
+  const { code, stderr } = await cli(['frobnicate']);
+  t.is(code, 2);
+  t.regex(stderr, /Unknown command `frobnicate`/);
+});
+
+test.serial('an unknown option is a usage error, not ignored', async (t) => {
+  const unknown = await cli(['status', 'lock', 'x', '--colour']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /Unknown option '--colour'/);
+  const misplaced = await cli(['status', 'lock', 'x', '--port', '1234']);
+  t.is(misplaced.code, 2);
+  t.regex(misplaced.stderr, /`status` does not take --port/);
+});
+
+test.serial('--help lists every command and exits with code 0', async (t) => {
+  const { code, stdout } = await cli(['--help']);
+  t.is(code, 0);
+  for (const command of ['server', 'status lock <id>', 'status queue <key>', 'release <id> --token <n>']) {
+    t.true(stdout.includes(command), command);
+  }
+});
+
+test.serial('status needs `lock <id>` or `queue <key>`', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['status'], /`status` needs `lock <id>` or `queue <key>`/],
+    [['status', 'mutex', 'x'], /Unknown status kind `mutex`/],
+    [['status', 'lock'], /`status lock` needs the resource ID/],
+    [['status', 'queue'], /`status queue` needs the queue key/],
+    [['status', 'lock', 'a', 'b'], /Unexpected argument\(s\): b/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stderr } = await cli(args);
+    t.is(code, 2, args.join(' '));
+    t.regex(stderr, message);
+  }
+});
+
+test.serial('release needs a positive integer --token', async (t) => {
+  const missing = await cli(['release', 'invoice:42']);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /`release` needs --token <n>/);
+  for (const token of ['abc', '0', '1.5', '-3', '99999999999999999999']) {
+    const { code, stderr } = await cli(['release', 'invoice:42', `--token=${token}`]);
+    t.is(code, 2, token);
+    t.regex(stderr, /--token must be a positive integer/);
+  }
+});
+
+// ---- Connection ----
+
+test.serial('an unreachable server is reported within the timeout, not a hang', async (t) => {
+  const port = await closedPort();
+  const { code, stderr, took } = await cli(['status', 'lock', 'x', '--timeout', '2'], {
+    TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+  });
+  t.is(code, 1);
+  t.regex(stderr, new RegExp(`Cannot reach a Temporal server at 127\\.0\\.0\\.1:${port}`));
+  t.regex(stderr, /temporal-coordination server/);
+  t.true(took < 30_000, `took ${took} ms`); // generous: tsx start-up under a loaded test run
+});
+
+test.serial('--address overrides TEMPORAL_ADDRESS', async (t) => {
+  const port = await closedPort();
+  const { code, stderr } = await cli(['status', 'queue', 'x', '--timeout', '1', '--address', `127.0.0.1:${port}`]);
+  t.is(code, 1);
+  t.regex(stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
+});
+
+// ---- status lock ----
+
+test.serial('status lock shows the holders, their tokens and the waiters', async (t) => {
+  const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const id = env.id('cli-semaphore');
+  const leases: Lease[] = [await coordinator.acquire(id, { limit: 2 }), await coordinator.acquire(id, { limit: 2 })];
+  const waiter = coordinator.acquire(id, { limit: 2 });
+  try {
+    await waitUntil(async () => (await coordinator.lockStatus(id)).waiting === 1, 'the waiter to queue');
+
+    const json = await cli(['status', 'lock', id, '--json']);
+    t.is(json.code, 0, json.stderr);
+    const status = JSON.parse(json.stdout) as {
+      running: boolean;
+      limit: number;
+      waiting: number;
+      holders: { token: number; expiresAt: string }[];
+    };
+    t.true(status.running);
+    t.is(status.limit, 2);
+    t.is(status.waiting, 1);
+    t.deepEqual(status.holders.map((holder) => holder.token).sort(), leases.map((lease) => lease.token).sort());
+    t.true(status.holders.every((holder) => Date.parse(holder.expiresAt) > Date.now()));
+
+    const text = await cli(['status', 'lock', id]);
+    t.is(text.code, 0, text.stderr);
+    t.regex(text.stdout, new RegExp(`lock ${id} \\(semaphore, limit 2; workflow temporal-coordination/lock:${id}\\)`));
+    t.regex(text.stdout, /holders: 2/);
+    for (const lease of leases)
+      t.regex(text.stdout, new RegExp(`token ${lease.token}  expires \\S+ \\(in [\\d.]+ s\\)`));
+    t.regex(text.stdout, /waiting: 1/);
+  } finally {
+    for (const lease of leases) await lease.release();
+    await (await waiter).release();
+  }
+});
+
+test.serial('status lock of a resource with no workflow says it is idle', async (t) => {
+  const id = env.id('cli-idle');
+  const { code, stdout } = await cli(['status', 'lock', id]);
+  t.is(code, 0);
+  t.is(stdout.trim(), `lock ${id}: idle (no workflow running: no holders, no waiters)`);
+});
+
+test.serial('status with no worker to answer names the task queue, within the timeout', async (t) => {
+  const taskQueue = `cli-no-worker-${randomUUID()}`;
+  const coordinator = createCoordinator({ client: env.client, taskQueue });
+  const id = env.id('cli-unserved');
+  // Starts the lock's workflow on a task queue no worker polls.
+  await t.throwsAsync(coordinator.acquire(id, { waitTimeout: '300ms' }), { instanceOf: LockTimeoutError });
+  const { code, stderr, took } = await cli(['status', 'lock', id, '--timeout', '2']);
+  t.is(code, 1);
+  t.regex(stderr, new RegExp(`No answer about lock ${id} within 2 s`));
+  t.true(stderr.includes(`task queue ${taskQueue}`), stderr);
+  t.true(took < 30_000, `took ${took} ms`); // generous: tsx start-up under a loaded test run
+  await env.client.workflow.getHandle(`temporal-coordination/lock:${id}`).terminate('test done');
+});
+
+// ---- status queue ----
+
+test.serial('status queue shows pending jobs, the paused flag, the processed count and failures', async (t) => {
+  const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const key = env.id('cli-queue');
+  const failing = await coordinator.enqueue(key, 'fail', ['card declined'], { retry: { maximumAttempts: 1 } });
+  await t.throwsAsync(failing.result());
+  await coordinator.pauseQueue(key);
+  await coordinator.enqueue(key, 'noop', []);
+  await coordinator.enqueue(key, 'noop', []);
+  try {
+    const json = await cli(['status', 'queue', key, '--json']);
+    t.is(json.code, 0, json.stderr);
+    const status = JSON.parse(json.stdout) as {
+      active: boolean;
+      paused: boolean;
+      pending: number;
+      running: string[];
+      processed: number;
+      recentFailures: { jobId: string; error: string; attempts: number }[];
+    };
+    t.like(status, { active: true, paused: true, pending: 2, running: [], processed: 1 });
+    t.is(status.recentFailures.length, 1);
+    t.like(status.recentFailures[0], { jobId: failing.id, error: 'card declined', attempts: 1 });
+
+    const text = await cli(['status', 'queue', key]);
+    t.is(text.code, 0, text.stderr);
+    t.regex(text.stdout, new RegExp(`queue ${key} \\(workflow temporal-coordination/queue:${key}\\)`));
+    t.regex(text.stdout, /paused: +yes/);
+    t.regex(text.stdout, /pending: +2/);
+    t.regex(text.stdout, /processed: +1/);
+    t.regex(text.stdout, new RegExp(`${failing.id} \\(fail\\) failed at \\S+ after 1 attempt\\(s\\): card declined`));
+  } finally {
+    await coordinator.resumeQueue(key);
+  }
+});
+
+test.serial('status queue of a key with no workflow says it is idle', async (t) => {
+  const key = env.id('cli-idle-queue');
+  const { code, stdout } = await cli(['status', 'queue', key]);
+  t.is(code, 0);
+  t.is(stdout.trim(), `queue ${key}: idle (no workflow running: nothing pending or running)`);
+});
+
+// ---- release ----
+
+test.serial('release refuses a token that does not hold the lock, and releases nothing', async (t) => {
+  const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const id = env.id('cli-release');
+  const lease = await coordinator.acquire(id);
+  try {
+    const { code, stderr } = await cli(['release', id, '--token', String(lease.token + 1)]);
+    t.is(code, 1);
+    t.regex(stderr, new RegExp(`Token ${lease.token + 1} does not hold ${id}: its holders are tokens ${lease.token}`));
+    t.deepEqual(
+      (await coordinator.lockStatus(id)).holders.map((holder) => holder.token),
+      [lease.token],
+    );
+    t.false(lease.signal.aborted);
+  } finally {
+    await lease.release();
+  }
+  const idle = await cli(['release', env.id('cli-release-idle'), '--token', '7']);
+  t.is(idle.code, 1);
+  t.regex(idle.stderr, /does not hold .*: the lock is idle\. Nothing was released\./);
+});
+
+// ---- server ----
+
+test.serial('server refuses a port already in use, naming it', async (t) => {
+  const busy = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => busy.once('listening', resolve));
+  const { port } = busy.address() as AddressInfo;
+  try {
+    const { code, stderr } = await cli(['server', '--port', String(port)]);
+    t.is(code, 1);
+    t.regex(stderr, new RegExp(`Port ${port} \\(the frontend\\) is already in use`));
+  } finally {
+    busy.close();
+  }
+});
+
+test.serial(
+  'server starts the dev server, prints its address, namespace and Web UI, and stops on SIGINT',
+  async (t) => {
+    // A free frontend port whose Web UI port (+1000) is free too.
+    let port = await closedPort();
+    while (port > 64_000) port = await closedPort();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'lib/cli.ts', 'server', '--port', String(port), '--namespace', 'cli-test'],
+      { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (stdout.includes('Ctrl-C to stop.')) resolve();
+        });
+        void exited.then(() => reject(new Error(`server exited early: ${stderr}`)));
+      });
+      t.regex(stdout, new RegExp(`address: +127\\.0\\.0\\.1:${port}`));
+      t.regex(stdout, /namespace: +cli-test/);
+      t.regex(stdout, new RegExp(`Web UI: +http://(127\\.0\\.0\\.1|localhost):${port + 1000}`));
+      t.regex(stdout, new RegExp(`export TEMPORAL_ADDRESS=127\\.0\\.0\\.1:${port} TEMPORAL_NAMESPACE=cli-test`));
+      // It is a real server, with a real Web UI.
+      const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+      const { namespaceInfo } = await connection.workflowService.describeNamespace({ namespace: 'cli-test' });
+      t.is(namespaceInfo?.name, 'cli-test');
+      await connection.close();
+      t.is((await fetch(`http://127.0.0.1:${port + 1000}/`)).status, 200);
+
+      child.kill('SIGINT');
+      t.is(await exited, 0, stderr);
+      t.regex(stderr, /SIGINT: stopping the dev server/);
+    } finally {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+    }
+  },
+);
+
+test.serial('the package bin points at the compiled CLI, whose source starts with a shebang', (t) => {
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { bin?: Record<string, string> };
+  t.deepEqual(pkg.bin, { 'temporal-coordination': './dist/cli.js' });
+  t.true(readFileSync(new URL('lib/cli.ts', root), 'utf8').startsWith('#!/usr/bin/env node\n'));
+});
