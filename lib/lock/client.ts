@@ -128,7 +128,17 @@ export function createLockApi(context: Context): LockApi {
     if (open >= lockTimings.headSlots) return undefined;
     blockingWaits.set(handle.workflowId, open + 1);
     try {
-      return await client.withAbortSignal(signal, () => handle.executeUpdate(awaitGrantUpdate, { args: [requestId] }));
+      // A signal of its own per call: the SDK adds an abort listener to the signal it is given and never removes it.
+      const attempt = new AbortController();
+      const abort = () => attempt.abort(signal.reason);
+      signal.addEventListener('abort', abort, { once: true });
+      try {
+        return await client.withAbortSignal(attempt.signal, () =>
+          handle.executeUpdate(awaitGrantUpdate, { args: [requestId] }),
+        );
+      } finally {
+        signal.removeEventListener('abort', abort);
+      }
     } catch {
       signal.throwIfAborted();
       // Turned away by the validator (not near the head yet), caught in a run's hand-over to the next, or the server
@@ -187,7 +197,9 @@ export function createLockApi(context: Context): LockApi {
     try {
       await request();
       accepted = true;
-      for (let blocking = true; ;) {
+      // Straight to the blocking wait only when this process knows of no other waiter here, which is the uncontended
+      // case; behind other waiters, their updates would be turned away by the validator and only cost in-flight slots.
+      for (let blocking = !blockingWaits.has(workflowId) && !batchers.has(workflowId); ;) {
         wait.signal.throwIfAborted();
         const state: RequestState =
           (blocking ? await awaitGrant(handle, requestId, wait.signal) : undefined) ??
