@@ -1,0 +1,28 @@
+// What the client-side child processes share: a Temporal client and the coordinator settings from the environment.
+import { Client, Connection } from '@temporalio/client';
+import { createCoordinator, type Coordinator } from '../../../lib/index.js';
+
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+}
+
+export async function connect(): Promise<{ coordinator: () => Coordinator; close: () => Promise<void> }> {
+  const address = requiredEnv('TEMPORAL_ADDRESS');
+  const taskQueue = requiredEnv('TASK_QUEUE');
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: process.env['TEMPORAL_NAMESPACE'] ?? 'default' });
+  return {
+    // One coordinator per contender: nothing is shared between them but the connection, as between processes.
+    coordinator: () => createCoordinator({ client, taskQueue }),
+    close: () => connection.close(),
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One line of JSON on stdout: how a child reports to the test. */
+export function report(event: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(event) + '\n');
+}

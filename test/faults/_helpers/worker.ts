@@ -1,0 +1,26 @@
+// A worker hosting the coordination workflows in a child process, so a fault case can SIGKILL it. Prints `ready` once
+// it polls. Usage: node --import tsx worker.ts (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE).
+import { NativeConnection } from '@temporalio/worker';
+import { createWorker } from '../../../lib/worker.js';
+import { quietRuntime, workflowBundle } from '../../_helpers/temporal.js';
+
+const { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue } = process.env;
+if (!address || !taskQueue) throw new Error('TEMPORAL_ADDRESS and TASK_QUEUE are required');
+
+quietRuntime();
+const connection = await NativeConnection.connect({ address });
+const bundle = workflowBundle();
+const worker = await createWorker({
+  ...(bundle ? { workflowBundle: bundle } : {}),
+  connection,
+  namespace: process.env['TEMPORAL_NAMESPACE'] ?? 'default',
+  taskQueue,
+  // A killed worker cannot hand its cached workflows back: let the server move them to the next worker after 1 s
+  // rather than the default 10 s (a workflow task the killed worker had started still waits for its 10 s timeout).
+  stickyQueueScheduleToStartTimeout: '1s',
+});
+const running = worker.run();
+process.stdout.write('ready\n');
+process.once('SIGTERM', () => worker.shutdown());
+await running;
+await connection.close();
