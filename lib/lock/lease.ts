@@ -39,6 +39,9 @@ function isRejection(error: unknown): boolean {
   return error instanceof WorkflowUpdateFailedError || error instanceof WorkflowNotFoundError;
 }
 
+/** How long a fresh grant waits before it claims: short critical sections release first and skip the claim. */
+const CLAIM_DELAY = 250;
+
 export class ClientLease implements Lease {
   readonly resourceId: string;
   readonly token: number;
@@ -55,9 +58,10 @@ export class ClientLease implements Lease {
     this.token = init.token;
     this.deadline = init.receivedAt + init.expiresIn;
     this.armDeadline();
-    // The first renewal claims the grant: until it lands, the workflow keeps the grant only for the claim window.
-    // It is sent after a third of that window, so a short critical section releases first and needs no claim at all.
-    this.scheduleRenewal(init.expiresIn / 3, init.autoRenew);
+    // The first renewal claims the grant: until it lands, the workflow keeps the grant only for the claim window,
+    // which started before the grant reached us (by seconds on a loaded server). So claim soon; a critical section
+    // shorter than the delay releases first and needs no claim at all.
+    this.scheduleRenewal(Math.min(init.expiresIn / 3, CLAIM_DELAY), init.autoRenew);
   }
 
   /** Renews after `delay` and, with `again`, every ttl/3 after that, until the lease is lost or released. */
