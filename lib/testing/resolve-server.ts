@@ -60,7 +60,8 @@ export function pinnedCliPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheDirectory(env), `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal');
 }
 
-function isExecutable(path: string): boolean {
+/** Whether `path` is a file this process may execute. */
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
@@ -77,7 +78,8 @@ function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
     .find(isExecutable);
 }
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+/** Runs a command to completion and resolves with its output; rejects with the output's tail when it fails. */
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -85,7 +87,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<s
     child.stderr.on('data', (chunk) => (output += chunk));
     child.once('error', reject);
     child.once('close', (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`${command} exited with ${code}: ${output.trim().slice(-2000)}`)),
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${output.trim().slice(-2000)}`)),
     );
   });
 }
