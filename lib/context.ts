@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { Client as TemporalClient } from '@temporalio/client';
+import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE } from './ids.js';
 
-export const DEFAULT_TASK_QUEUE = 'temporal-coordination';
-export const DEFAULT_ID_PREFIX = 'temporal-coordination/';
+export { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE };
 
 export interface CoordinatorOptions {
   /** The Temporal client to send requests with. */

@@ -4,6 +4,8 @@
 export const failureTypes = {
   leaseLost: 'TemporalCoordination.LeaseLost',
   limitMismatch: 'TemporalCoordination.LimitMismatch',
+  /** Thrown by `withLock` in workflow code when `waitTimeout` passes (clients throw `LockTimeoutError`). */
+  lockTimeout: 'TemporalCoordination.LockTimeout',
   unknownRequest: 'TemporalCoordination.UnknownRequest',
   unknownJob: 'TemporalCoordination.UnknownJob',
   jobFailed: 'TemporalCoordination.JobFailed',

@@ -1,5 +1,10 @@
 // Workflow-safe: workflow IDs are derived here, and only here, from resource IDs and queue keys.
 
+/** The task queue the coordination workflows (and their activities) run on, unless configured otherwise. */
+export const DEFAULT_TASK_QUEUE = 'temporal-coordination';
+/** Prefix of every workflow ID derived from a resource ID or queue key, unless configured otherwise. */
+export const DEFAULT_ID_PREFIX = 'temporal-coordination/';
+
 /** Temporal's limit on workflow ID length; resource IDs are checked against what is left after our prefix. */
 const MAX_WORKFLOW_ID_LENGTH = 1000;
 

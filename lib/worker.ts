@@ -13,9 +13,19 @@ import { fileURLToPath } from 'node:url';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from './context.js';
-import { createActivities, type JobHandlers } from './queue/activities.js';
+import { createJobActivities, type JobHandlers } from './queue/activities.js';
+import { workflowRequestActivities } from './workflow-requests/activities.js';
 
-export { createActivities, type JobHandler, type JobHandlers } from './queue/activities.js';
+export type { JobHandler, JobHandlers } from './queue/activities.js';
+
+/**
+ * The activities a worker hosting the coordination workflows needs (pass them to your own `Worker` if you host it
+ * yourself): the one that runs the given queue jobs, and those through which `withLock` and `enqueue` from
+ * `temporal-coordination/workflows` reach the coordination workflows.
+ */
+export function createActivities(jobs: JobHandlers = {}): Record<string, (input: never) => Promise<unknown>> {
+  return { ...createJobActivities(jobs), ...workflowRequestActivities };
+}
 
 function resolveWorkflowsPath(): string {
   const compiled = fileURLToPath(new URL('./workflows/index.js', import.meta.url));

@@ -80,6 +80,7 @@ test('every example in examples/ has a smoke test here', (t) => {
     'semaphore.ts',
     'with-lock.ts',
     'worker.ts',
+    'workflow-lock.ts',
   ]);
 });
 
@@ -218,6 +219,19 @@ test.serial('worker: runs jobs enqueued by another process, and stops cleanly on
     clearTimeout(timer);
     child.kill('SIGKILL');
   }
+});
+
+test.serial('workflow-lock: workflows and a plain service share one lock, and no update is lost', async (t) => {
+  const { code, stdout, stderr } = await runExample('workflow-lock');
+  t.is(code, 0, stderr);
+  const transferTokens = numbers(stdout, /transfer of \d+ done; it debited alice with fencing token (\d+)/g);
+  const [depositToken] = numbers(stdout, /service deposited 5 into alice with fencing token (\d+)/g);
+  t.is(transferTokens.length, 3, stdout);
+  t.is(new Set([...transferTokens, depositToken]).size, 4, stdout);
+  t.deepEqual(numbers(stdout, /notify bob: received (\d+) from alice/g).sort(), [10, 20, 30].sort());
+  t.regex(stdout, /balances: alice 45, bob 60/);
+  t.regex(stdout, /no update lost: yes/);
+  t.regex(stdout, /one token per holder of account:alice: yes/);
 });
 
 test.serial('the bin entry runs the built CLI', async (t) => {

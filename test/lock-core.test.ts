@@ -6,7 +6,7 @@ const options = { claimWindow: 5_000, dedupWindow: 50 };
 const TTL = 1_000;
 
 type Event =
-  | { kind: 'acquire'; id: number }
+  | { kind: 'acquire'; id: number; fromWorkflow: boolean }
   | { kind: 'release'; id: number; staleToken: boolean }
   | { kind: 'renew'; id: number }
   | { kind: 'withdraw'; id: number }
@@ -14,7 +14,7 @@ type Event =
   | { kind: 'continueAsNew' };
 
 const event: fc.Arbitrary<Event> = fc.oneof(
-  fc.record({ kind: fc.constant('acquire' as const), id: fc.nat(30) }),
+  fc.record({ kind: fc.constant('acquire' as const), id: fc.nat(30), fromWorkflow: fc.boolean() }),
   fc.record({ kind: fc.constant('release' as const), id: fc.nat(30), staleToken: fc.boolean() }),
   fc.record({ kind: fc.constant('renew' as const), id: fc.nat(30) }),
   fc.record({ kind: fc.constant('withdraw' as const), id: fc.nat(30) }),
@@ -30,8 +30,12 @@ function run(limit: number, events: Event[]) {
   const grantOrder: string[] = [];
   const tokens = new Map<string, number>();
   let lastToken = 0;
+  const fromWorkflow = new Set<string>(); // requests whose grant must be signalled to their workflow
   const observe = () => {
     const status = core.status();
+    // Exactly the new grants of workflow requests are to be signalled, once each, with their token, oldest first.
+    const expected: string[] = [];
+    const notifications = core.takeNotifications();
     if (status.holders.length > limit) throw new Error(`more than ${limit} holders`);
     // New grants must be the oldest waiters, with strictly increasing tokens.
     for (const id of [...queued]) {
@@ -43,20 +47,31 @@ function run(limit: number, events: Event[]) {
         lastToken = state.token;
         tokens.set(id, state.token);
         grantOrder.push(id);
+        if (fromWorkflow.has(id)) expected.push(`${id}:${state.token}`);
       } else if (state.state !== 'waiting') {
         throw new Error(`waiting request ${id} was lost (${state.state})`);
       }
     }
     if (status.waiting !== queued.length) throw new Error(`waiting ${status.waiting}, expected ${queued.length}`);
+    const signalled = notifications.map(({ requestId, notify, answer }) => {
+      if (notify.workflowId !== `wf-${requestId}` || answer.state !== 'granted') throw new Error('bad notification');
+      return `${requestId}:${answer.token}`;
+    });
+    if (signalled.join() !== expected.join())
+      throw new Error(`signalled ${signalled.join()}, granted ${expected.join()}`);
   };
   const seen = new Set<string>();
   for (const e of events) {
     switch (e.kind) {
       case 'acquire': {
         const id = `r${e.id}`;
-        core.acquire({ requestId: id, ttl: TTL, limit }, now);
+        const notify = e.fromWorkflow ? { workflowId: `wf-${id}` } : undefined;
+        core.acquire({ requestId: id, ttl: TTL, limit, ...(notify ? { notify } : {}) }, now);
         // Only a never-seen request joins the queue: duplicates are ignored.
-        if (!seen.has(id)) queued.push(id);
+        if (!seen.has(id)) {
+          queued.push(id);
+          if (e.fromWorkflow) fromWorkflow.add(id);
+        }
         seen.add(id);
         break;
       }
@@ -95,7 +110,7 @@ function run(limit: number, events: Event[]) {
   return { core, grantOrder };
 }
 
-test('random request sequences keep at most limit holders, FIFO grants, increasing tokens and no lost request', (t) => {
+test('random request sequences keep at most limit holders, FIFO grants, increasing tokens and no lost request, and signal each workflow grant once', (t) => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 4 }), fc.array(event, { maxLength: 200 }), (limit, events) => {
       run(limit, events);
@@ -160,4 +175,36 @@ test('the token floor only ever raises the counter', (t) => {
   core.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
   core.release('a', 500, 0);
   t.like(core.requestState('b', 0), { token: 1_000 });
+});
+
+test('a request from a workflow is answered with its grant once, when it is granted', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  const notify = { workflowId: 'requester' };
+  core.acquire({ requestId: 'client', ttl: 30_000, limit: 1 }, 0);
+  core.acquire({ requestId: 'workflow', ttl: 30_000, limit: 1, notify }, 0);
+  core.acquire({ requestId: 'workflow', ttl: 30_000, limit: 1, notify }, 0);
+  t.deepEqual(core.takeNotifications(), [], 'a client is never signalled; a waiting workflow not yet');
+  core.release('client', 1, 100);
+  t.deepEqual(core.takeNotifications(), [
+    { requestId: 'workflow', notify, answer: { state: 'granted', token: 2, expiresIn: 5_000, claimed: false } },
+  ]);
+  t.deepEqual(core.takeNotifications(), [], 'taken once');
+});
+
+test('a request from a workflow whose limit disagrees is answered with the rejection', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  const notify = { workflowId: 'requester' };
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 2 }, 0);
+  core.acquire({ requestId: 'b', ttl: 1_000, limit: 1, notify }, 0);
+  t.deepEqual(core.takeNotifications(), [{ requestId: 'b', notify, answer: { state: 'rejected', activeLimit: 2 } }]);
+});
+
+test('a waiting workflow request keeps its requester across continue-as-new', (t) => {
+  const core = new LockCore(LockCore.empty(1), options);
+  const notify = { workflowId: 'requester' };
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
+  core.acquire({ requestId: 'b', ttl: 1_000, limit: 1, notify }, 0);
+  const next = new LockCore(JSON.parse(JSON.stringify(core.snapshot())) as LockSnapshot, options);
+  next.release('a', 1, 10);
+  t.like(next.takeNotifications(), [{ requestId: 'b', notify, answer: { state: 'granted', token: 2 } }]);
 });

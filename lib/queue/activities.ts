@@ -41,8 +41,8 @@ function withAttempt(error: unknown, attempt: number): unknown {
   return failure;
 }
 
-/** The activities a worker needs to run the given queue jobs (pass them to your own `Worker` if you host it yourself). */
-export function createActivities(jobs: JobHandlers): Record<string, (input: RunJobInput) => Promise<unknown>> {
+/** The activity that runs the given queue jobs (`createActivities` in lib/worker.ts adds the request activities). */
+export function createJobActivities(jobs: JobHandlers): Record<string, (input: RunJobInput) => Promise<unknown>> {
   for (const [name, handler] of Object.entries(jobs)) {
     if (typeof handler !== 'function')
       throw new TypeError(`Expected job \`${name}\` to be a function, got ${typeof handler}`);

@@ -1,6 +1,6 @@
 // Every signal, query and update our workflows handle, with wire names under our own prefix.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AcquireRequest, LockStatus, RequestState } from './lock-core.js';
+import type { AcquireRequest, LockStatus, Notification, RequestState } from './lock-core.js';
 
 // ---- Locks and semaphores ----
 
@@ -23,6 +23,13 @@ export const requestStatesQuery = defineQuery<RequestState[], [requestIds: strin
   'temporal-coordination.lock.requestStates',
 );
 export const lockStatusQuery = defineQuery<LockStatus>('temporal-coordination.lock.status');
+/**
+ * Sent by a lock workflow to a workflow that requested a slot from workflow code (`notify` in its request): the
+ * request's grant or rejection. Handled by `withLock` from `temporal-coordination/workflows`.
+ */
+export const acquireAnswerSignal = defineSignal<[Pick<Notification, 'requestId' | 'answer'>]>(
+  'temporal-coordination.lock.answer',
+);
 
 // ---- Per-key job queues ----
 import type { EnqueueRequest, JobView, QueueStatus } from './queue-core.js';

@@ -1,11 +1,22 @@
 // The lock/semaphore state machine: plain deterministic TypeScript, no Temporal imports, so it can be unit- and
 // property-tested in microseconds. The workflow feeds it requests and the clock, and reads its answers.
 
+/**
+ * A workflow that asked for a slot from workflow code: it is told its answer by a signal instead of asking for it. The
+ * answer goes to the workflow ID's current run, not to a pinned run, so a requester that was reset (which re-applies
+ * signals) still gets it; a run that awaits no such request ignores it, and the grant lapses after the claim window.
+ */
+export interface RequesterWorkflow {
+  readonly workflowId: string;
+}
+
 /** A request to hold one of the `limit` slots of a resource for `ttl` milliseconds at a time. */
 export interface AcquireRequest {
   readonly requestId: string;
   readonly ttl: number;
   readonly limit: number;
+  /** Set by a workflow requester: the workflow to signal its grant (or rejection) to. Clients ask instead. */
+  readonly notify?: RequesterWorkflow;
 }
 
 export interface Holder {
@@ -22,6 +33,7 @@ export interface Holder {
 export interface Waiter {
   readonly requestId: string;
   readonly ttl: number;
+  readonly notify?: RequesterWorkflow;
 }
 
 /** What a requester learns about its own request. */
@@ -30,6 +42,13 @@ export type RequestState =
   | { readonly state: 'granted'; readonly token: number; readonly expiresIn: number; readonly claimed: boolean }
   | { readonly state: 'rejected'; readonly activeLimit: number }
   | { readonly state: 'unknown' };
+
+/** An answer the shell must signal to a requesting workflow: its request was granted or rejected. */
+export interface Notification {
+  readonly requestId: string;
+  readonly notify: RequesterWorkflow;
+  readonly answer: Extract<RequestState, { state: 'granted' | 'rejected' }>;
+}
 
 export interface LockStatus {
   /** Whether a workflow is running for the resource (an idle resource has none). */
@@ -70,6 +89,8 @@ export class LockCore {
   private readonly finishedIds: Set<string>;
   private readonly rejected: Map<string, number>;
   private handoffEstimate: number;
+  /** Answers for workflow requesters, taken by the shell after every event (so a snapshot never needs them). */
+  private notifications: Notification[] = [];
 
   constructor(
     snapshot: LockSnapshot,
@@ -127,9 +148,14 @@ export class LockCore {
     } else if (request.limit !== this.limit) {
       this.rejected.set(request.requestId, this.limit);
       if (this.rejected.size > REJECTION_MEMORY) this.rejected.delete(this.rejected.keys().next().value!);
+      if (request.notify) {
+        const answer = { state: 'rejected', activeLimit: this.limit } as const;
+        this.notifications.push({ requestId: request.requestId, notify: request.notify, answer });
+      }
       return;
     }
-    this.waiters.push({ requestId: request.requestId, ttl: request.ttl });
+    const { requestId, ttl, notify } = request;
+    this.waiters.push(notify ? { requestId, ttl, notify } : { requestId, ttl });
     this.waiterIds.add(request.requestId);
     this.grant(now);
   }
@@ -186,15 +212,32 @@ export class LockCore {
     while (this.holders.size < this.limit && this.waiters.length > 0) {
       const waiter = this.waiters.shift()!;
       this.waiterIds.delete(waiter.requestId);
-      this.holders.set(waiter.requestId, {
+      const holder: Holder = {
         requestId: waiter.requestId,
         token: this.nextToken++,
         ttl: waiter.ttl,
         expiresAt: now + Math.min(waiter.ttl, this.options.claimWindow),
         claimed: false,
         grantedAt: now,
-      });
+      };
+      this.holders.set(waiter.requestId, holder);
+      if (waiter.notify) {
+        const answer = {
+          state: 'granted',
+          token: holder.token,
+          expiresIn: holder.expiresAt - now,
+          claimed: false,
+        } as const;
+        this.notifications.push({ requestId: waiter.requestId, notify: waiter.notify, answer });
+      }
     }
+  }
+
+  /** The answers owed to workflow requesters since the last call, oldest first: grants and rejections. */
+  takeNotifications(): Notification[] {
+    const taken = this.notifications;
+    this.notifications = [];
+    return taken;
   }
 
   /** When the next lease runs out, if any is held. */

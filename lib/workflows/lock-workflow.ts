@@ -3,11 +3,13 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import { failureTypes } from '../errors.js';
 import {
+  acquireAnswerSignal,
   acquireSignal,
   awaitGrantUpdate,
   lockStatusQuery,
@@ -57,22 +59,46 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   let changes = 0;
   // Set while this run hands over to the next: blocking waits return at once so their clients re-attach there.
   let closing = false;
+  // Answers to workflow requesters still being signalled: the run neither exits nor hands over before they land.
+  let notifying = 0;
   const changed = () => {
     signals++;
     changes++;
   };
 
+  /** Signals their answers to workflow requesters; called right after every event that can grant or reject. */
+  const notify = () => {
+    for (const { requestId, notify: requester, answer } of core.takeNotifications()) {
+      notifying++;
+      getExternalWorkflowHandle(requester.workflowId)
+        .signal(acquireAnswerSignal, { requestId, answer })
+        .catch(() => {
+          // The requester is gone (completed, failed, terminated): take its request back at once rather than wait
+          // for its grant's claim window.
+          core.withdraw(requestId, Date.now());
+          notify();
+        })
+        .finally(() => {
+          notifying--;
+          changes++;
+        });
+    }
+  };
+
   setHandler(acquireSignal, (request) => {
     changed();
     core.acquire(request, Date.now());
+    notify();
   });
   setHandler(releaseSignal, ({ requestId, token }) => {
     changed();
     core.release(requestId, token, Date.now());
+    notify();
   });
   setHandler(withdrawSignal, ({ requestId }) => {
     changed();
     core.withdraw(requestId, Date.now());
+    notify();
   });
   setHandler(requestStatesQuery, (requestIds) =>
     requestIds.map((requestId) => core.requestState(requestId, Date.now())),
@@ -126,11 +152,12 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
 
   for (;;) {
     core.expire(Date.now());
+    notify();
     const mustHandOver =
       workflowInfo().continueAsNewSuggested || signals >= MAX_SIGNALS_PER_RUN || updates >= MAX_UPDATES_PER_RUN;
     if (mustHandOver) {
       closing = true;
-      await condition(allHandlersFinished);
+      await condition(() => allHandlersFinished() && notifying === 0);
       // Signals that arrived while handlers finished are already in `core`: nothing is lost.
       await continueAsNew<typeof lockWorkflow>({ snapshot: core.snapshot() });
     }
@@ -138,7 +165,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     if (core.isIdle()) {
       const woken = await condition(() => changes !== seen, lockTimings.linger);
       // Re-checked in the same activation as the return: a request that raced the exit keeps the run alive.
-      if (!woken && core.isIdle() && allHandlersFinished()) return;
+      if (!woken && core.isIdle() && allHandlersFinished() && notifying === 0) return;
       continue;
     }
     const nextExpiry = core.nextExpiry();

@@ -1,0 +1,318 @@
+// `withLock` for workflow code: the same lock workflow, queue and token sequence as clients use. Requests go out through
+// activities (a workflow cannot send signals-with-start itself); the grant comes back as a signal, so nothing polls.
+import type { Duration } from '@temporalio/common';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  uuid4,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import { optionalPositiveDuration, positiveDuration } from '../duration.js';
+import { failureTypes } from '../errors.js';
+import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix } from '../ids.js';
+import { acquireAnswerSignal } from './definitions.js';
+import type { Notification } from './lock-core.js';
+import { requestActivityNames as names, type RequestActivities } from './requests.js';
+
+const DEFAULT_TTL = 30_000;
+/** The withdrawal of an abandoned request is tried this long; an unclaimed grant lapses after the claim window anyway. */
+const WITHDRAW_BUDGET = 60_000;
+const ATTEMPT_TIMEOUT = 10_000;
+const retry = { initialInterval: 100, backoffCoefficient: 2, maximumInterval: 2_000 } as const;
+
+export interface WorkflowLockOptions {
+  /**
+   * How long a grant stays valid without renewal. `withLock` renews it about every `ttl / 3` with an activity while
+   * `fn` runs; if the workflow is terminated while holding, the lock passes on at most `ttl` after the last renewal.
+   * @default '30s'
+   */
+  readonly ttl?: Duration;
+  /**
+   * How long to wait for the grant before giving up with an `ApplicationFailure` of type
+   * `TemporalCoordination.LockTimeout`. The request is withdrawn, so it is never granted later.
+   * @default undefined (wait as long as it takes)
+   */
+  readonly waitTimeout?: Duration;
+  /**
+   * Task queue of the coordination worker: the request activities run there, and start the lock workflow there.
+   * @default 'temporal-coordination'
+   */
+  readonly taskQueue?: string;
+  /**
+   * Prefix of the lock workflow's ID; must match the `idPrefix` of the clients that share the lock.
+   * @default 'temporal-coordination/'
+   */
+  readonly idPrefix?: string;
+}
+
+/** A granted slot, as `withLock` hands it to its critical section in workflow code. */
+export interface WorkflowLease {
+  readonly resourceId: string;
+  /** Fencing token: strictly increases with every grant of this resource, whoever requested it. */
+  readonly token: number;
+  /** When the lease lapses unless renewed, in workflow time (measured conservatively from the last renewal sent). */
+  readonly expiresAt: Date;
+  /** Whether the lease was lost (a renewal was rejected or did not land in time); the section is cancelled then. */
+  readonly lost: boolean;
+}
+
+interface Lock {
+  readonly resourceId: string;
+  readonly workflowId: string;
+  readonly taskQueue: string;
+  readonly ttl: number;
+  readonly waitTimeout: number | undefined;
+  readonly limit: number;
+}
+
+interface Grant {
+  readonly requestId: string;
+  readonly token: number;
+  /** Workflow time at which the lease lapses unless renewed. */
+  readonly expiresAt: number;
+}
+
+type Answer = Notification['answer'];
+
+// Module state is per workflow execution: the SDK gives every run its own copy of each bundled module.
+/** Requests this workflow is waiting on, with their answer once it came. */
+const awaiting = new Map<string, Answer | undefined>();
+let listening = false;
+
+function listen(): void {
+  if (listening) return;
+  listening = true;
+  // An answer to a request no longer awaited (withdrawn, abandoned) is dropped: the withdrawal frees its grant.
+  setHandler(acquireAnswerSignal, ({ requestId, answer }) => {
+    if (awaiting.has(requestId)) awaiting.set(requestId, answer);
+  });
+}
+
+function activities(taskQueue: string, options: ActivityOptions): RequestActivities {
+  return proxyActivities<RequestActivities>({ taskQueue, retry, ...options });
+}
+
+const knownOptions = new Set(['ttl', 'waitTimeout', 'taskQueue', 'idPrefix']);
+
+function checkOptions(options: unknown): asserts options is WorkflowLockOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object, got \`${String(options)}\` (${typeof options})`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!knownOptions.has(key)) throw new TypeError(`Unknown option \`${key}\``);
+  }
+  const { taskQueue, idPrefix } = options as WorkflowLockOptions;
+  if (taskQueue !== undefined && (typeof taskQueue !== 'string' || taskQueue === '')) {
+    throw new TypeError(`Expected \`taskQueue\` to be a non-empty string, got \`${String(taskQueue)}\``);
+  }
+  if (idPrefix !== undefined && typeof idPrefix !== 'string') {
+    throw new TypeError(`Expected \`idPrefix\` to be a string, got \`${String(idPrefix)}\` (${typeof idPrefix})`);
+  }
+}
+
+function lockTimeout(lock: Lock): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: failureTypes.lockTimeout,
+    message: `Timed out after ${lock.waitTimeout} ms waiting for \`${lock.resourceId}\``,
+    nonRetryable: true,
+  });
+}
+
+function isLeaseLost(error: unknown): boolean {
+  return (
+    error instanceof ActivityFailure &&
+    error.cause instanceof ApplicationFailure &&
+    error.cause.type === failureTypes.leaseLost
+  );
+}
+
+/** Renews (or, the first time, claims) a lease; fails if the lock says no, or no answer lands within `budget` ms. */
+function renew(lock: Lock, requestId: string, token: number, budget: number): Promise<number> {
+  const timeout = Math.max(1, budget);
+  const { [names.renew]: renewActivity } = activities(lock.taskQueue, {
+    scheduleToCloseTimeout: timeout,
+    startToCloseTimeout: Math.min(timeout, ATTEMPT_TIMEOUT),
+    retry: { ...retry, nonRetryableErrorTypes: [failureTypes.leaseLost] },
+  });
+  return renewActivity({ workflowId: lock.workflowId, requestId, token });
+}
+
+/** Takes a request back, granted or not, whatever the caller's cancellation state. Best effort. */
+async function withdraw(lock: Lock, requestId: string): Promise<void> {
+  const { [names.withdraw]: withdrawActivity } = activities(lock.taskQueue, {
+    scheduleToCloseTimeout: WITHDRAW_BUDGET,
+    startToCloseTimeout: ATTEMPT_TIMEOUT,
+  });
+  try {
+    await CancellationScope.nonCancellable(() => withdrawActivity({ workflowId: lock.workflowId, requestId }));
+  } catch {
+    // Never delivered: a grant made to this request lapses after the claim window.
+  }
+}
+
+/** Frees the slot, whatever the caller's cancellation state; returns the failure, if any. */
+async function release(lock: Lock, grant: Grant): Promise<unknown> {
+  const { [names.release]: releaseActivity } = activities(lock.taskQueue, {
+    // Past the ttl the lease lapses by itself.
+    scheduleToCloseTimeout: lock.ttl,
+    startToCloseTimeout: Math.min(lock.ttl, ATTEMPT_TIMEOUT),
+  });
+  try {
+    await CancellationScope.nonCancellable(() =>
+      releaseActivity({ workflowId: lock.workflowId, requestId: grant.requestId, token: grant.token }),
+    );
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+/** Queues a request, waits for its answer (a signal), and claims the grant; withdraws the request if anything fails. */
+async function acquire(lock: Lock): Promise<Grant> {
+  listen();
+  const { workflowId } = workflowInfo();
+  const deadline = lock.waitTimeout === undefined ? undefined : Date.now() + lock.waitTimeout;
+  for (;;) {
+    const requestId = uuid4();
+    let answer: Answer;
+    awaiting.set(requestId, undefined);
+    try {
+      const request = { requestId, ttl: lock.ttl, limit: lock.limit, notify: { workflowId } };
+      const answered = () => awaiting.get(requestId) !== undefined;
+      // With a `waitTimeout`, the request itself must also land in time (the coordination worker may be down).
+      const budget = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
+      const { [names.acquire]: acquireActivity } = activities(lock.taskQueue, {
+        startToCloseTimeout: Math.min(budget ?? ATTEMPT_TIMEOUT, ATTEMPT_TIMEOUT),
+        ...(budget === undefined ? {} : { scheduleToCloseTimeout: budget }),
+      });
+      await acquireActivity({ workflowId: lock.workflowId, request });
+      if (deadline === undefined) await condition(answered);
+      else if (!(await condition(answered, Math.max(1, deadline - Date.now())))) throw lockTimeout(lock);
+      answer = awaiting.get(requestId)!;
+    } catch (error) {
+      // Cancelled or out of time: the request must never be granted later (one granted meanwhile is released).
+      await withdraw(lock, requestId);
+      if (error instanceof ActivityFailure && error.cause instanceof TimeoutFailure) throw lockTimeout(lock);
+      throw error;
+    } finally {
+      awaiting.delete(requestId);
+    }
+    if (answer.state === 'rejected') {
+      throw ApplicationFailure.create({
+        type: failureTypes.limitMismatch,
+        message: `\`${lock.resourceId}\` is running with limit ${answer.activeLimit}; a request with limit ${lock.limit} was rejected`,
+        nonRetryable: true,
+      });
+    }
+    // The first renewal claims the grant; until it lands the lock keeps the grant only for the claim window.
+    const sentAt = Date.now();
+    try {
+      const expiresIn = await renew(lock, requestId, answer.token, answer.expiresIn);
+      return { requestId, token: answer.token, expiresAt: sentAt + expiresIn };
+    } catch (error) {
+      if (!isLeaseLost(error)) await withdraw(lock, requestId);
+      if (isCancellation(error)) throw error;
+      // The grant lapsed before this workflow could claim it (its worker was slow to see it): ask again, at the back.
+    }
+  }
+}
+
+/** Runs `fn` while renewing the lease, then releases it, on every path. */
+async function hold<T>(lock: Lock, grant: Grant, fn: (lease: WorkflowLease) => T | Promise<T>): Promise<T> {
+  let expiresAt = grant.expiresAt;
+  let lostBecause: unknown;
+  const section = new CancellationScope();
+  const renewals = new CancellationScope();
+  const lease: WorkflowLease = {
+    resourceId: lock.resourceId,
+    token: grant.token,
+    get expiresAt() {
+      return new Date(expiresAt);
+    },
+    get lost() {
+      return lostBecause !== undefined;
+    },
+  };
+  const renewing = renewals
+    .run(async () => {
+      for (;;) {
+        await sleep(Math.max(1, Math.floor(lock.ttl / 3)));
+        const sentAt = Date.now();
+        const expiresIn = await renew(lock, grant.requestId, grant.token, expiresAt - sentAt);
+        expiresAt = sentAt + Math.min(expiresIn, lock.ttl);
+      }
+    })
+    .catch((error: unknown) => {
+      if (isCancellation(error)) return;
+      // Rejected, or not renewed before the lease ran out: the section must not go on trusting it.
+      lostBecause = error;
+      section.cancel();
+    });
+
+  const stopRenewing = async () => {
+    renewals.cancel();
+    await renewing;
+  };
+  let result: T;
+  try {
+    result = await section.run(async () => fn(lease));
+  } catch (error) {
+    await stopRenewing();
+    const releaseError = await release(lock, grant);
+    if (lostBecause !== undefined && isCancellation(error)) {
+      throw ApplicationFailure.create({
+        type: failureTypes.leaseLost,
+        message: `Lease ${grant.token} on \`${lock.resourceId}\` is lost`,
+        nonRetryable: true,
+        cause: lostBecause instanceof Error ? lostBecause : undefined,
+      });
+    }
+    // The section's error wins; a failed release is attached to it.
+    if (releaseError !== undefined && typeof error === 'object' && error !== null) {
+      Object.defineProperty(error, 'suppressed', { value: releaseError, configurable: true });
+    }
+    throw error;
+  }
+  await stopRenewing();
+  const releaseError = await release(lock, grant);
+  if (releaseError !== undefined) throw releaseError;
+  return result;
+}
+
+/**
+ * Runs `fn` in workflow code while holding the lock on `resourceId`, and returns what `fn` returns. Workflow and client
+ * requesters share one FIFO queue and one token sequence. The lease is claimed before `fn` starts, renewed about every
+ * `ttl / 3` while it runs, and released when it completes, throws or is cancelled. If the lease is lost while `fn`
+ * runs, `fn`'s cancellation scope is cancelled and `withLock` throws an `ApplicationFailure` of type
+ * `TemporalCoordination.LeaseLost`. Cancelling the workflow while it waits, or `waitTimeout`, withdraws the request.
+ *
+ * Needs a worker made with `createWorker` (or one that registers `createActivities()`) polling `options.taskQueue`.
+ */
+export async function withLock<T>(
+  resourceId: string,
+  fn: (lease: WorkflowLease) => T | Promise<T>,
+  options: WorkflowLockOptions = {},
+): Promise<T> {
+  checkOptions(options);
+  const prefix = lockIdPrefix(options.idPrefix ?? DEFAULT_ID_PREFIX);
+  checkResourceId('resourceId', resourceId, prefix);
+  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
+  const lock: Lock = {
+    resourceId,
+    workflowId: prefix + resourceId,
+    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    ttl: optionalPositiveDuration('ttl', options.ttl, DEFAULT_TTL),
+    waitTimeout: options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout),
+    limit: 1,
+  };
+  const grant = await acquire(lock);
+  return hold(lock, grant, fn);
+}

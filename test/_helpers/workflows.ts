@@ -1,0 +1,66 @@
+// Test workflows that lock and enqueue from workflow code, bundled with the coordination workflows (the tests bundle
+// this file themselves, as a user's worker bundles theirs).
+import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
+import { enqueue, withLock } from '../../lib/workflows/index.js';
+
+export * from '../../lib/workflows/index.js';
+
+/** What the critical sections report, in the order it happens, to the test process. */
+export interface SectionEvent {
+  readonly kind: 'enter' | 'exit';
+  readonly who: string;
+  readonly token: number;
+}
+
+export interface TestActivities {
+  record(event: SectionEvent): Promise<void>;
+}
+
+const { record } = proxyActivities<TestActivities>({ startToCloseTimeout: '10s' });
+
+export interface LockingInput {
+  readonly resourceId: string;
+  readonly who: string;
+  /** How long the section holds the lock, in ms. */
+  readonly hold: number;
+  readonly taskQueue: string;
+  readonly ttl?: number;
+  readonly waitTimeout?: number;
+  /** Throw from the section after its exit is recorded. */
+  readonly fail?: boolean;
+}
+
+/** Holds `resourceId` for `hold` ms, recording when it enters and leaves; returns its fencing token. */
+export async function lockingWorkflow(input: LockingInput): Promise<number> {
+  const { resourceId, who, hold, taskQueue, ttl, waitTimeout, fail } = input;
+  return withLock(
+    resourceId,
+    async (lease) => {
+      await record({ kind: 'enter', who, token: lease.token });
+      await sleep(hold);
+      await record({ kind: 'exit', who, token: lease.token });
+      if (fail) throw ApplicationFailure.nonRetryable('the section failed', 'SectionFailed');
+      return lease.token;
+    },
+    { taskQueue, ...(ttl === undefined ? {} : { ttl }), ...(waitTimeout === undefined ? {} : { waitTimeout }) },
+  );
+}
+
+export interface EnqueueingInput {
+  readonly key: string;
+  readonly taskQueue: string;
+  /** One job per entry, enqueued one after the other: its label, and a job ID if it should have one. */
+  readonly jobs: readonly { readonly label: string; readonly jobId?: string }[];
+  /** The job name. @default 'note' */
+  readonly name?: string;
+}
+
+/** Enqueues `note(key, label)` jobs in order; returns their job IDs. */
+export async function enqueueingWorkflow({ key, taskQueue, jobs, name = 'note' }: EnqueueingInput): Promise<string[]> {
+  const ids: string[] = [];
+  for (const { label, jobId } of jobs) {
+    const job = await enqueue(key, name, [key, label], { taskQueue, ...(jobId ? { jobId } : {}) });
+    ids.push(job.id);
+  }
+  return ids;
+}

@@ -1,0 +1,373 @@
+import test, { type ExecutionContext } from 'ava';
+import { fileURLToPath } from 'node:url';
+import { Context } from '@temporalio/activity';
+import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { createCoordinator, type Lease } from '../lib/index.js';
+import { DEFAULT_ID_PREFIX } from '../lib/context.js';
+import { lockIdPrefix } from '../lib/ids.js';
+import { failureTypes } from '../lib/errors.js';
+import { lockTimings } from '../lib/workflows/lock-workflow.js';
+import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
+import type {
+  enqueueingWorkflow,
+  EnqueueingInput,
+  LockingInput,
+  lockingWorkflow,
+  SectionEvent,
+} from './_helpers/workflows.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- Fixtures: one worker hosting the coordination workflows and the test workflows, bundled together ----
+
+/** Every critical section's enter and exit, workflow and client alike, in the order they happened. */
+const events: (SectionEvent & { resourceId: string })[] = [];
+const notes: { key: string; label: string }[] = [];
+let bundle: { code: string };
+let env: TestEnv;
+
+test.before(async () => {
+  bundle = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('_helpers/workflows.ts', import.meta.url)),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never,
+  });
+  env = await startTestEnv('workflow-lock', {
+    workflowBundle: bundle,
+    activities: {
+      // The resource is not part of the event: the workflow ID says which test it belongs to.
+      async record(event: SectionEvent) {
+        const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+        events.push({ ...event, resourceId: workflowId.split('|')[0]! });
+      },
+    },
+    jobs: {
+      async note(key: string, label: string) {
+        notes.push({ key, label });
+        await sleep(20);
+      },
+    },
+  });
+});
+test.after.always(async () => {
+  await env?.teardown();
+});
+
+const coordinator = () => createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+const lockWorkflowId = (resourceId: string) => lockIdPrefix(DEFAULT_ID_PREFIX) + resourceId;
+
+/** Starts a workflow that holds `resourceId` for `hold` ms; its ID starts with the resource ID, for `record`. */
+function startLocking(resourceId: string, who: string, input: Partial<LockingInput> = {}) {
+  return env.client.workflow.start<typeof lockingWorkflow>('lockingWorkflow', {
+    workflowId: `${resourceId}|${who}`,
+    taskQueue: env.taskQueue,
+    args: [{ resourceId, who, hold: 50, taskQueue: env.taskQueue, ...input }],
+  });
+}
+
+/** A client requester that records its section like the workflows do. */
+function clientLocking(resourceId: string, who: string, hold = 50): Promise<number> {
+  return coordinator().withLock(resourceId, async (lease) => {
+    events.push({ kind: 'enter', who, token: lease.token, resourceId });
+    await sleep(hold);
+    events.push({ kind: 'exit', who, token: lease.token, resourceId });
+    return lease.token;
+  });
+}
+
+function sectionsOf(resourceId: string) {
+  return events.filter((event) => event.resourceId === resourceId);
+}
+
+/** Sections never overlap: each enter is followed by its own exit; returns who entered, in order, with tokens. */
+function assertExclusive(t: ExecutionContext, resourceId: string) {
+  const list = sectionsOf(resourceId);
+  const entered: { who: string; token: number }[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const [enter, exit] = [list[i]!, list[i + 1]];
+    t.is(enter.kind, 'enter', `event ${i} enters`);
+    t.like(exit, { kind: 'exit', who: enter.who, token: enter.token }, `${enter.who} leaves before anyone else enters`);
+    entered.push({ who: enter.who, token: enter.token });
+  }
+  for (let i = 1; i < entered.length; i++) {
+    t.true(entered[i]!.token > entered[i - 1]!.token, 'tokens strictly increase in grant order');
+  }
+  return entered;
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeout = 30_000) {
+  const started = performance.now();
+  while (!(await check())) {
+    if (performance.now() - started > timeout) throw new Error(`Timed out waiting until ${what}`);
+    await sleep(25);
+  }
+}
+
+const untilWaiting = (resourceId: string, count: number) =>
+  until(`${count} wait for ${resourceId}`, async () => (await coordinator().lockStatus(resourceId)).waiting >= count);
+
+async function workflowStatus(workflowId: string): Promise<string> {
+  try {
+    return (await env.client.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return 'NOT_FOUND';
+    throw error;
+  }
+}
+
+/** The signal names in a workflow's history. */
+async function signalsReceived(handle: WorkflowHandle): Promise<string[]> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? []).flatMap((event) => {
+    const name = event.workflowExecutionSignaledEventAttributes?.signalName;
+    return name ? [name] : [];
+  });
+}
+
+// ---- Locks ----
+
+test('workflow and client requesters of one lock never overlap, and tokens increase across both', async (t) => {
+  const resourceId = env.id('mixed-exclusion');
+  const workflows = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => startLocking(resourceId, `workflow-${i}`, { hold: 30 })),
+  );
+  const clients = Array.from({ length: 5 }, (_, i) => clientLocking(resourceId, `client-${i}`, 30));
+  const tokens = await Promise.all([...workflows.map((handle) => handle.result()), ...clients]);
+  const entered = assertExclusive(t, resourceId);
+  t.is(entered.length, 10);
+  t.deepEqual(
+    entered.map(({ token }) => token).sort((a, b) => a - b),
+    [...tokens].sort((a, b) => a - b),
+    'each requester got the token it held',
+  );
+});
+
+test('workflow and client waiters are granted in the order their requests reached the lock', async (t) => {
+  const resourceId = env.id('mixed-fifo');
+  const holder = await coordinator().acquire(resourceId);
+  const order = ['workflow-1', 'client-1', 'workflow-2', 'client-2', 'workflow-3'];
+  const done: Promise<unknown>[] = [];
+  for (const [i, who] of order.entries()) {
+    if (who.startsWith('client')) done.push(clientLocking(resourceId, who));
+    else done.push((await startLocking(resourceId, who)).result());
+    await untilWaiting(resourceId, i + 1);
+  }
+  await holder.release();
+  await Promise.all(done);
+  const entered = assertExclusive(t, resourceId);
+  t.deepEqual(
+    entered.map(({ who }) => who),
+    order,
+  );
+  t.true(entered[0]!.token > holder.token);
+});
+
+test('a requester workflow terminated while holding keeps the lock until its lease expires, then it moves on', async (t) => {
+  const resourceId = env.id('terminated');
+  const ttl = 3_000;
+  const doomed = await startLocking(resourceId, 'doomed', { hold: 600_000, ttl });
+  await until('the doomed workflow holds the lock', () => sectionsOf(resourceId).length === 1);
+  // Long enough for renewals to have kept the lease past its first ttl.
+  await sleep(ttl * 1.5);
+  await doomed.terminate('test: the holder dies');
+  const terminatedAt = performance.now();
+  const { holders } = await coordinator().lockStatus(resourceId);
+  t.deepEqual(
+    holders.map(({ token }) => token),
+    [sectionsOf(resourceId)[0]!.token],
+    'nothing frees the lock when its holder is terminated',
+  );
+  const token = await clientLocking(resourceId, 'next', 0);
+  const waited = performance.now() - terminatedAt;
+  t.true(waited <= ttl + 2_000, `granted ${Math.round(waited)} ms after the termination (ttl ${ttl} ms)`);
+  t.true(token > sectionsOf(resourceId)[0]!.token);
+});
+
+test('a waiting workflow that was terminated is skipped as soon as its grant cannot be delivered', async (t) => {
+  const resourceId = env.id('terminated-waiter');
+  const holder = await coordinator().acquire(resourceId);
+  const waiter = await startLocking(resourceId, 'waiter');
+  await untilWaiting(resourceId, 1);
+  await waiter.terminate('test: the waiter dies');
+  const next = clientLocking(resourceId, 'next', 0);
+  await untilWaiting(resourceId, 2);
+  const releasedAt = performance.now();
+  await holder.release();
+  await next;
+  const waited = performance.now() - releasedAt;
+  // Without the failed delivery, the dead waiter's grant would block the lock for the whole claim window.
+  t.true(waited < lockTimings.claimWindow, `granted ${Math.round(waited)} ms after the release`);
+  t.deepEqual(
+    sectionsOf(resourceId).map(({ who }) => who),
+    ['next', 'next'],
+  );
+});
+
+test('a waiting workflow that is cancelled withdraws its request and is never granted', async (t) => {
+  const resourceId = env.id('cancelled-waiter');
+  const holder = await coordinator().acquire(resourceId);
+  const waiter = await startLocking(resourceId, 'waiter');
+  await untilWaiting(resourceId, 1);
+  await waiter.cancel();
+  const error = await t.throwsAsync(waiter.result(), { instanceOf: WorkflowFailedError });
+  t.true(error?.cause instanceof CancelledFailure);
+  // The withdrawal is sent before the workflow completes.
+  t.is((await coordinator().lockStatus(resourceId)).waiting, 0);
+  await holder.release();
+  t.is(await clientLocking(resourceId, 'next', 0), holder.token + 1, 'the next grant goes to the next requester');
+  t.deepEqual(
+    sectionsOf(resourceId).map(({ who }) => who),
+    ['next', 'next'],
+  );
+  t.false((await signalsReceived(waiter)).includes('temporal-coordination.lock.answer'), 'no grant ever reached it');
+});
+
+test('waitTimeout ends the wait of a workflow with a LockTimeout failure and withdraws its request', async (t) => {
+  const resourceId = env.id('wait-timeout');
+  const holder = await coordinator().acquire(resourceId);
+  const waiter = await startLocking(resourceId, 'waiter', { waitTimeout: 1_000 });
+  const error = await t.throwsAsync(waiter.result(), { instanceOf: WorkflowFailedError });
+  t.is((error?.cause as ApplicationFailure).type, failureTypes.lockTimeout);
+  t.is((await coordinator().lockStatus(resourceId)).waiting, 0);
+  await holder.release();
+  t.is(await clientLocking(resourceId, 'next', 0), holder.token + 1, 'the timed-out request was never granted');
+});
+
+test('a holding workflow that is cancelled releases the lock at once', async (t) => {
+  const resourceId = env.id('cancelled-holder');
+  const holderWorkflow = await startLocking(resourceId, 'holder', { hold: 600_000 });
+  await until('the workflow holds the lock', () => sectionsOf(resourceId).length === 1);
+  const next = clientLocking(resourceId, 'next', 0);
+  await untilWaiting(resourceId, 1);
+  const cancelledAt = performance.now();
+  await holderWorkflow.cancel();
+  await next;
+  // Far sooner than the 30 s ttl that an unreleased lease would take.
+  t.true(performance.now() - cancelledAt < 10_000);
+  const error = await t.throwsAsync(holderWorkflow.result(), { instanceOf: WorkflowFailedError });
+  t.true(error?.cause instanceof CancelledFailure);
+});
+
+test('a holding workflow whose lease is lost has its section cancelled and fails with a LeaseLost failure', async (t) => {
+  const resourceId = env.id('lease-lost');
+  const holder = await startLocking(resourceId, 'holder', { hold: 600_000, ttl: 3_000 });
+  await until('the workflow holds the lock', () => sectionsOf(resourceId).length === 1);
+  // An operator terminates the lock workflow: the next renewal finds no lock to renew.
+  await env.client.workflow.getHandle(lockWorkflowId(resourceId)).terminate('test: the lock goes away');
+  const error = await t.throwsAsync(holder.result(), { instanceOf: WorkflowFailedError });
+  t.is((error?.cause as ApplicationFailure).type, failureTypes.leaseLost);
+  t.deepEqual(
+    sectionsOf(resourceId).map(({ kind }) => kind),
+    ['enter'],
+    'the section was cancelled, not run to its end',
+  );
+});
+
+test('a section that throws releases the lock, and its error fails the workflow', async (t) => {
+  const resourceId = env.id('failing-section');
+  const failing = await startLocking(resourceId, 'failing', { hold: 0, fail: true });
+  const error = await t.throwsAsync(failing.result(), { instanceOf: WorkflowFailedError });
+  t.true(error?.cause instanceof ApplicationFailure);
+  t.is((error?.cause as ApplicationFailure).type, 'SectionFailed');
+  t.deepEqual((await coordinator().lockStatus(resourceId)).holders, []);
+});
+
+test('a workflow request whose limit disagrees with the running semaphore fails with a LimitMismatch failure', async (t) => {
+  const resourceId = env.id('limit-mismatch');
+  const lease: Lease = await coordinator().acquire(resourceId, { limit: 2 });
+  try {
+    const requester = await startLocking(resourceId, 'requester');
+    const error = await t.throwsAsync(requester.result(), { instanceOf: WorkflowFailedError });
+    t.is((error?.cause as ApplicationFailure).type, failureTypes.limitMismatch);
+  } finally {
+    await lease.release();
+  }
+});
+
+// ---- Queues ----
+
+test('jobs enqueued from a workflow keep their place among client enqueues of the same key', async (t) => {
+  const key = env.id('workflow-enqueue');
+  const { enqueue } = coordinator();
+  const first = await enqueue(key, 'note', [key, 'client-1']);
+  const requester = await env.client.workflow.start<typeof enqueueingWorkflow>('enqueueingWorkflow', {
+    workflowId: env.id('enqueuer'),
+    taskQueue: env.taskQueue,
+    args: [
+      {
+        key,
+        taskQueue: env.taskQueue,
+        jobs: [{ label: 'workflow-1' }, { label: 'workflow-2', jobId: 'same' }, { label: 'again', jobId: 'same' }],
+      } satisfies EnqueueingInput,
+    ],
+  });
+  const ids = await requester.result();
+  t.deepEqual(ids.slice(1), ['same', 'same'], 'a second enqueue of one job ID is the same job');
+  const last = await enqueue(key, 'note', [key, 'client-2']);
+  await Promise.all([first.result(), last.result()]);
+  t.deepEqual(
+    notes.filter((note) => note.key === key).map(({ label }) => label),
+    ['client-1', 'workflow-1', 'workflow-2', 'client-2'],
+  );
+});
+
+test('bad job input from a workflow fails its enqueue at once, with the client check as a TypeError failure', async (t) => {
+  const requester = await env.client.workflow.start<typeof enqueueingWorkflow>('enqueueingWorkflow', {
+    workflowId: env.id('bad-enqueuer'),
+    taskQueue: env.taskQueue,
+    args: [{ key: env.id('bad-enqueue'), taskQueue: env.taskQueue, jobs: [{ label: 'x' }], name: '' }],
+  });
+  const error = await t.throwsAsync(requester.result(), { instanceOf: WorkflowFailedError });
+  t.true(error?.cause instanceof ActivityFailure);
+  t.like(error?.cause?.cause, { type: 'TypeError', message: 'Expected `name` to be a non-empty string' });
+});
+
+// ---- Determinism ----
+
+test('histories of workflow requesters and of the lock they share replay deterministically', async (t) => {
+  const resourceId = env.id('replay');
+  const { acquire } = coordinator();
+  const clientHolder = await acquire(resourceId);
+  // Queued behind the client: a workflow that gets the lock, one cancelled and one terminated while waiting, a client
+  // and another workflow.
+  const first = await startLocking(resourceId, 'first');
+  await untilWaiting(resourceId, 1);
+  const cancelled = await startLocking(resourceId, 'cancelled');
+  await untilWaiting(resourceId, 2);
+  const client = clientLocking(resourceId, 'client');
+  await untilWaiting(resourceId, 3);
+  const terminated = await startLocking(resourceId, 'terminated');
+  await untilWaiting(resourceId, 4);
+  const last = await startLocking(resourceId, 'last');
+  await untilWaiting(resourceId, 5);
+  await cancelled.cancel();
+  await terminated.terminate('test: the waiter dies');
+  const enqueuer = await env.client.workflow.start<typeof enqueueingWorkflow>('enqueueingWorkflow', {
+    workflowId: `${resourceId}|enqueuer`,
+    taskQueue: env.taskQueue,
+    args: [{ key: resourceId, taskQueue: env.taskQueue, jobs: [{ label: 'a' }, { label: 'b' }] }],
+  });
+  await clientHolder.release();
+  await Promise.allSettled([first.result(), cancelled.result(), client, last.result(), enqueuer.result()]);
+  t.deepEqual(
+    assertExclusive(t, resourceId).map(({ who }) => who),
+    ['first', 'client', 'last'],
+  );
+  // The lock workflow exits once idle: its whole history (grants signalled to workflows, one that could not be
+  // delivered, a withdrawal) replays too.
+  const lock = env.client.workflow.getHandle(lockWorkflowId(resourceId));
+  await until('the lock workflow completes', async () => (await workflowStatus(lock.workflowId)) === 'COMPLETED');
+  const lockHistory = await lock.fetchHistory();
+  t.true(
+    (lockHistory.events ?? []).some((event) => event.signalExternalWorkflowExecutionFailedEventAttributes),
+    'the grant to the terminated waiter could not be delivered',
+  );
+  for (const handle of [first, cancelled, last, enqueuer, lock]) {
+    const history = handle === lock ? lockHistory : await handle.fetchHistory();
+    await t.notThrowsAsync(
+      Worker.runReplayHistory({ workflowBundle: bundle }, history, handle.workflowId),
+      `${handle.workflowId} replays`,
+    );
+  }
+});
