@@ -5,6 +5,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import { failureTypes } from '../errors.js';
@@ -28,8 +29,6 @@ export const lockTimings = {
   linger: 2_000,
   /** Only this many waiters at the head of the queue may block in an update; the rest poll a query. */
   headSlots: 4,
-  /** A blocking wait returns "still waiting" after this long, so the client re-checks and re-attaches. */
-  maxBlockingWait: 30_000,
 } as const;
 
 /** Finished request IDs remembered to ignore duplicates. */
@@ -110,10 +109,10 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     awaitGrantUpdate,
     async (requestId) => {
       updates++;
-      await condition(
-        () => closing || !stillWaiting(core.requestState(requestId, Date.now())),
-        lockTimings.maxBlockingWait,
-      );
+      // No timeout, so no timer: the SDK's replay of a task that accepts an update and starts a timer can fail with a
+      // nondeterminism error after a worker restart, wedging the resource. The wait always ends anyway: a waiter at
+      // the head is granted, withdrawn or (if its process died) granted and expired.
+      await condition(() => closing || !stillWaiting(core.requestState(requestId, Date.now())));
       return core.requestState(requestId, Date.now());
     },
     {
@@ -150,6 +149,30 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     },
   );
 
+  // Wake-ups for lease expiry and the idle linger. A timer, once started, is never cancelled, and one is started only
+  // when no earlier one is pending: cancelling and restarting timers on every change is what the SDK has been seen
+  // to replay wrongly next to update acceptances, and it would cost history events on every request.
+  const pendingAlarms = new Set<number>();
+  let alarmsRung = 0;
+  const wakeAt = (at: number) => {
+    const now = Date.now();
+    for (const pending of pendingAlarms) if (pending > now && pending <= at) return;
+    pendingAlarms.add(at);
+    void sleep(Math.max(1, at - now)).then(() => {
+      pendingAlarms.delete(at);
+      alarmsRung++;
+    });
+  };
+  /** Waits for a change or an alarm (an earlier one than `deadline` too); returns whether a change woke it. */
+  const changeOrAlarm = async (seen: number, deadline: number | undefined): Promise<boolean> => {
+    const rung = alarmsRung;
+    if (deadline !== undefined) wakeAt(deadline);
+    await condition(
+      () => changes !== seen || alarmsRung !== rung || (deadline !== undefined && Date.now() >= deadline),
+    );
+    return changes !== seen;
+  };
+
   for (;;) {
     core.expire(Date.now());
     notify();
@@ -163,13 +186,13 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     }
     const seen = changes;
     if (core.isIdle()) {
-      const woken = await condition(() => changes !== seen, lockTimings.linger);
+      const deadline = Date.now() + lockTimings.linger;
+      let woken = false;
+      while (!woken && Date.now() < deadline) woken = await changeOrAlarm(seen, deadline);
       // Re-checked in the same activation as the return: a request that raced the exit keeps the run alive.
       if (!woken && core.isIdle() && allHandlersFinished() && notifying === 0) return;
       continue;
     }
-    const nextExpiry = core.nextExpiry();
-    if (nextExpiry === undefined) await condition(() => changes !== seen);
-    else await condition(() => changes !== seen, Math.max(1, nextExpiry - Date.now()));
+    await changeOrAlarm(seen, core.nextExpiry());
   }
 }
