@@ -265,6 +265,9 @@ function printLock(status: LockStatusResult, workflowId: string): void {
     );
   }
   console.log(`  waiting: ${status.waiting}`);
+  for (const forced of status.forcedReleases) {
+    console.log(`  forced release of token ${forced.token} at ${forced.at.toISOString()}: ${forced.reason}`);
+  }
 }
 
 function printQueue(status: QueueStatusResult, workflowId: string): void {
@@ -318,11 +321,6 @@ async function status(positionals: string[], values: Values): Promise<void> {
 
 // ---- release ----
 
-/** What an operator's forced release needs from the coordinator (not in every version of the library). */
-interface ForceRelease {
-  forceRelease?(resourceId: string, token: number, options?: { readonly reason?: string }): Promise<unknown>;
-}
-
 async function release(positionals: string[], values: Values): Promise<void> {
   const [id, ...extra] = positionals;
   if (id === undefined || id === '') throw new UsageError('`release` needs the resource ID: release <id> --token <n>');
@@ -337,8 +335,7 @@ async function release(positionals: string[], values: Values): Promise<void> {
   try {
     const workflowId = lockIdPrefix(connected.idPrefix) + id;
     const before = await ask(connected, `lock ${id}`, workflowId, () => connected.coordinator.lockStatus(id));
-    const holder = before.holders.find((h) => h.token === token);
-    if (!holder) {
+    if (!before.holders.some((holder) => holder.token === token)) {
       const held = before.holders.map((h) => h.token).join(', ');
       throw new CliError(
         `Token ${token} does not hold ${id}: ` +
@@ -346,16 +343,13 @@ async function release(positionals: string[], values: Values): Promise<void> {
           '. Nothing was released.',
       );
     }
-    const { forceRelease } = connected.coordinator as Coordinator & ForceRelease;
-    if (!forceRelease) {
-      throw new CliError(
-        `This version of temporal-coordination cannot force a release yet. Token ${token} still holds ${id}; ` +
-          `it lapses by itself ${relative(holder.expiresAt)} unless its holder renews it.`,
-      );
-    }
     const reason = values.reason ?? `temporal-coordination release (CLI, pid ${process.pid})`;
-    const result = await ask(connected, `the release of ${id}`, workflowId, () => forceRelease(id, token, { reason }));
-    if (values.json) console.log(JSON.stringify(result ?? { released: true }, null, 2));
+    const result = await ask(connected, `the release of ${id}`, workflowId, () =>
+      connected.coordinator.forceRelease(id, token, { reason }),
+    );
+    if (values.json) console.log(JSON.stringify({ ...result, token, reason }, null, 2));
+    else if (!result.released)
+      throw new CliError(`Token ${token} no longer held ${id} (released or expired meanwhile).`);
     else console.log(`Released token ${token} of ${id} (reason: ${reason}). Its holder's next renewal fails.`);
   } finally {
     await connected.close();

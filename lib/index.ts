@@ -15,7 +15,7 @@ export { createCoordinator, type Coordinator } from './coordinator.js';
 export { configure, defaultCoordinator } from './default-coordinator.js';
 export type { CoordinatorOptions } from './context.js';
 export type { AcquireOptions, LockOptions } from './lock/options.js';
-export type { Lease, LockStatusResult } from './lock/client.js';
+export type { ForceReleaseOptions, Lease, LockStatusResult } from './lock/client.js';
 export {
   CoordinationError,
   JobFailedError,
@@ -35,6 +35,8 @@ export const acquire: Coordinator['acquire'] = (...args) => defaultCoordinator()
 export const withSemaphore: Coordinator['withSemaphore'] = (...args) => defaultCoordinator().withSemaphore(...args);
 /** `lockStatus` of the default coordinator (see `configure`). */
 export const lockStatus: Coordinator['lockStatus'] = (...args) => defaultCoordinator().lockStatus(...args);
+/** `forceRelease` of the default coordinator (see `configure`). */
+export const forceRelease: Coordinator['forceRelease'] = (...args) => defaultCoordinator().forceRelease(...args);
 
 export type { EnqueueOptions, JobResultOptions, JobRetryOptions } from './queue/options.js';
 export type { Job, JobFailure, JobStatus, QueueStatusResult } from './queue/client.js';

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
-import { createCoordinator, LockTimeoutError, type Lease } from '../lib/index.js';
-import { serverAddress, startTestEnv, type TestEnv } from './_helpers/temporal.js';
+import { createCoordinator, LeaseLostError, LockTimeoutError, type Lease } from '../lib/index.js';
+import { aborted, serverAddress, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 const root = new URL('..', import.meta.url);
 
@@ -279,6 +279,31 @@ test.serial('release refuses a token that does not hold the lock, and releases n
   t.is(idle.code, 1);
   t.regex(idle.stderr, /does not hold .*: the lock is idle\. Nothing was released\./);
 });
+
+test.serial(
+  'release frees the slot held with the token, records the reason, and the next waiter is granted',
+  async (t) => {
+    const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+    const id = env.id('cli-force');
+    const stuck = await coordinator.acquire(id, { ttl: '3s' });
+    const next = coordinator.acquire(id);
+    await waitUntil(async () => (await coordinator.lockStatus(id)).waiting === 1, 'the waiter');
+    const { code, stdout } = await cli(['release', id, '--token', String(stuck.token), '--reason', 'stuck in deploy']);
+    t.is(code, 0);
+    t.is(
+      stdout.trim(),
+      `Released token ${stuck.token} of ${id} (reason: stuck in deploy). Its holder's next renewal fails.`,
+    );
+    const granted = await next;
+    t.true(granted.token > stuck.token);
+    const status = await cli(['status', 'lock', id]);
+    t.regex(status.stdout, new RegExp(`forced release of token ${stuck.token} at .*: stuck in deploy`));
+    await aborted(stuck.signal);
+    t.is((stuck.signal.reason as LeaseLostError).reason, 'revoked');
+    await granted.release();
+    await stuck.release();
+  },
+);
 
 // ---- server ----
 

@@ -10,6 +10,7 @@ type Event =
   | { kind: 'release'; id: number; staleToken: boolean }
   | { kind: 'renew'; id: number }
   | { kind: 'withdraw'; id: number }
+  | { kind: 'forceRelease'; id: number }
   | { kind: 'tick'; ms: number }
   | { kind: 'continueAsNew' };
 
@@ -18,6 +19,7 @@ const event: fc.Arbitrary<Event> = fc.oneof(
   fc.record({ kind: fc.constant('release' as const), id: fc.nat(30), staleToken: fc.boolean() }),
   fc.record({ kind: fc.constant('renew' as const), id: fc.nat(30) }),
   fc.record({ kind: fc.constant('withdraw' as const), id: fc.nat(30) }),
+  fc.record({ kind: fc.constant('forceRelease' as const), id: fc.nat(30) }),
   fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 2_000 }) }),
   fc.record({ kind: fc.constant('continueAsNew' as const) }),
 );
@@ -93,6 +95,17 @@ function run(limit: number, events: Event[]) {
         const index = queued.indexOf(id);
         if (index >= 0) queued.splice(index, 1);
         seen.add(id);
+        break;
+      }
+      case 'forceRelease': {
+        // An operator names only the token; the slot frees exactly when that token is still held.
+        const token = tokens.get(`r${e.id}`);
+        if (token === undefined) break;
+        const held = core.status().holders.some((holder) => holder.token === token);
+        if (core.forceRelease(token, `case ${e.id}`, now) !== held)
+          throw new Error(`forceRelease(${token}) misreported`);
+        if (held && core.status().forcedReleases.at(-1)?.token !== token)
+          throw new Error('forced release not recorded');
         break;
       }
       case 'tick':

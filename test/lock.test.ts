@@ -12,7 +12,7 @@ import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
 import { acquireSignal, releaseSignal } from '../lib/workflows/definitions.js';
 import { lockTimings, lockWorkflow } from '../lib/workflows/lock-workflow.js';
-import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
+import { aborted, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 let env: TestEnv;
 test.before(async () => {
@@ -308,10 +308,58 @@ test('acquires that race the idle exit are all granted', async (t) => {
   t.deepEqual(await Promise.all(loops), Array(8).fill(5));
 });
 
+test('forceRelease frees the slot held with a token: the holder loses its lease, the next waiter is granted', async (t) => {
+  const { acquire, forceRelease, lockStatus } = coordinator();
+  const id = env.id('force');
+  const stuck = await acquire(id, { ttl: '3s' });
+  const next = acquire(id);
+  await untilWaiting(id, 1);
+  t.deepEqual(await forceRelease(id, stuck.token + 1), { released: false });
+  t.deepEqual(await forceRelease(id, stuck.token, { reason: 'holder stuck in a deploy' }), { released: true });
+  const granted = await next;
+  t.true(granted.token > stuck.token);
+  // The forced-out holder finds out at its next renewal (every ttl/3 = 1 s) and its signal says why.
+  await aborted(stuck.signal);
+  t.true(stuck.signal.reason instanceof LeaseLostError);
+  t.is((stuck.signal.reason as LeaseLostError).reason, 'revoked');
+  await stuck.release(); // a stale release leaves the new holder alone
+  const status = await lockStatus(id);
+  t.deepEqual(
+    status.holders.map((holder) => holder.token),
+    [granted.token],
+  );
+  t.is(status.forcedReleases.length, 1);
+  t.like(status.forcedReleases[0], { token: stuck.token, reason: 'holder stuck in a deploy' });
+  t.true(status.forcedReleases[0]!.at instanceof Date);
+  t.deepEqual(await forceRelease(id, stuck.token), { released: false }); // already gone
+  await granted.release();
+  t.deepEqual(await forceRelease(env.id('force-idle'), 1), { released: false });
+});
+
+test('forceRelease rejects bad input before any request is sent', async (t) => {
+  const { forceRelease } = coordinator();
+  const id = env.id('force-bad');
+  for (const token of [0, -1, 1.5, Number.NaN, '7' as unknown as number]) {
+    await t.throwsAsync(forceRelease(id, token), { instanceOf: RangeError, message: /`token`/ });
+  }
+  await t.throwsAsync(forceRelease(id, 1, { reason: 7 as unknown as string }), {
+    instanceOf: TypeError,
+    message: /`reason`/,
+  });
+  await t.throwsAsync(forceRelease('', 1), { instanceOf: TypeError, message: /resourceId/ });
+});
+
 test('lockStatus reports idle for a resource that was never used', async (t) => {
   const { lockStatus } = coordinator();
   const id = env.id('never');
-  t.deepEqual(await lockStatus(id), { resourceId: id, running: false, limit: undefined, holders: [], waiting: 0 });
+  t.deepEqual(await lockStatus(id), {
+    resourceId: id,
+    running: false,
+    limit: undefined,
+    holders: [],
+    waiting: 0,
+    forcedReleases: [],
+  });
 });
 
 test('lockStatus reports holders and waiters of a busy resource', async (t) => {

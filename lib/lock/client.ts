@@ -5,8 +5,14 @@ import { optionalPositiveDuration, positiveDuration, positiveInteger } from '../
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
 import { retryTransient } from '../rpc.js';
-import { acquireSignal, awaitGrantUpdate, lockStatusQuery, withdrawSignal } from '../workflows/definitions.js';
-import type { RequestState } from '../workflows/lock-core.js';
+import {
+  acquireSignal,
+  awaitGrantUpdate,
+  forceReleaseUpdate,
+  lockStatusQuery,
+  withdrawSignal,
+} from '../workflows/definitions.js';
+import type { ForcedRelease, RequestState } from '../workflows/lock-core.js';
 import { lockTimings, lockWorkflow } from '../workflows/lock-workflow.js';
 import { ClientLease, type Lease } from './lease.js';
 import { StateBatcher } from './state-batcher.js';
@@ -34,6 +40,15 @@ export interface LockStatusResult {
   readonly holders: readonly { readonly token: number; readonly expiresAt: Date; readonly claimed: boolean }[];
   /** How many requests wait for a slot. */
   readonly waiting: number;
+  /** The latest forced releases of the running workflow (see `forceRelease`), oldest first. */
+  readonly forcedReleases: readonly { readonly token: number; readonly reason: string; readonly at: Date }[];
+}
+
+export interface ForceReleaseOptions {
+  /** Why the lease is taken away; kept with the release and shown by `lockStatus`. @default 'forced release' */
+  readonly reason?: string;
+  /** Gives up waiting for the answer (the release may still happen). */
+  readonly signal?: AbortSignal;
 }
 
 export interface LockApi {
@@ -53,6 +68,13 @@ export interface LockApi {
   acquire(resourceId: string, options?: AcquireOptions): Promise<Lease>;
   /** Holders, tokens and waiters of `resourceId`, read with a query (no history cost). */
   lockStatus(resourceId: string): Promise<LockStatusResult>;
+  /**
+   * For operators: frees the slot of `resourceId` held with fencing token `token`, whoever holds it, and records
+   * `reason`. The holder's next renewal fails, so its `lease.signal` aborts with a `LeaseLostError`; a protected
+   * resource that checks tokens rejects its late writes once the next holder has written. Resolves to
+   * `{ released: false }` when no current holder has that token (already released, expired, or an idle resource).
+   */
+  forceRelease(resourceId: string, token: number, options?: ForceReleaseOptions): Promise<{ released: boolean }>;
 }
 
 const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'autoRenew']);
@@ -281,20 +303,45 @@ export function createLockApi(context: Context): LockApi {
     async lockStatus(resourceId) {
       checkResourceId('resourceId', resourceId, prefix);
       const handle = client.workflow.getHandle(prefix + resourceId);
-      const idle = { resourceId, running: false, limit: undefined, holders: [], waiting: 0 };
+      const idle = { resourceId, running: false, limit: undefined, holders: [], waiting: 0, forcedReleases: [] };
       try {
         const { status } = await handle.describe();
         if (status.name !== 'RUNNING') return idle;
-        const { limit, holders, waiting } = await handle.query(lockStatusQuery);
+        const { limit, holders, waiting, forcedReleases } = await handle.query(lockStatusQuery);
         return {
           resourceId,
           running: true,
           limit,
           holders: holders.map((holder) => ({ ...holder, expiresAt: new Date(holder.expiresAt) })),
           waiting,
+          forcedReleases: forcedReleases.map((release: ForcedRelease) => ({ ...release, at: new Date(release.at) })),
         };
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return idle;
+        throw error;
+      }
+    },
+    async forceRelease(resourceId, token, options = {}) {
+      checkResourceId('resourceId', resourceId, prefix);
+      if (!Number.isSafeInteger(token) || token < 1) {
+        throw new RangeError(`Expected \`token\` to be a positive integer (a fencing token), got \`${String(token)}\``);
+      }
+      const { reason = 'forced release', signal } = options;
+      if (typeof reason !== 'string') throw new TypeError(`Expected \`reason\` to be a string, got ${typeof reason}`);
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw new TypeError('Expected `signal` to be an AbortSignal');
+      }
+      const handle = client.workflow.getHandle(prefix + resourceId);
+      const update = () => handle.executeUpdate(forceReleaseUpdate, { args: [{ token, reason }] });
+      try {
+        return await retryTransient(
+          'forceRelease',
+          () => (signal ? client.withAbortSignal(signal, update) : update()),
+          { signal, budget: UNAVAILABLE_BUDGET },
+        );
+      } catch (error) {
+        // No running workflow: nothing is held.
+        if (error instanceof WorkflowNotFoundError) return { released: false };
         throw error;
       }
     },

@@ -22,6 +22,10 @@ export const renewUpdate = defineUpdate<number, [{ requestId: string; token: num
 export const requestStatesQuery = defineQuery<RequestState[], [requestIds: string[]]>(
   'temporal-coordination.lock.requestStates',
 );
+/** An operator frees the slot held with `token` (recorded with `reason`); the holder's next renewal fails. */
+export const forceReleaseUpdate = defineUpdate<{ released: boolean }, [{ token: number; reason: string }]>(
+  'temporal-coordination.lock.forceRelease',
+);
 export const lockStatusQuery = defineQuery<LockStatus>('temporal-coordination.lock.status');
 /**
  * Sent by a lock workflow to a workflow that requested a slot from workflow code (`notify` in its request): the

@@ -50,12 +50,22 @@ export interface Notification {
   readonly answer: Extract<RequestState, { state: 'granted' | 'rejected' }>;
 }
 
+/** An operator's forced release, kept so `lockStatus` can show who took a lease away and why. */
+export interface ForcedRelease {
+  readonly token: number;
+  readonly reason: string;
+  /** Workflow time (ms since epoch) of the release. */
+  readonly at: number;
+}
+
 export interface LockStatus {
   /** Whether a workflow is running for the resource (an idle resource has none). */
   readonly running: boolean;
   readonly limit: number;
   readonly holders: readonly { readonly token: number; readonly expiresAt: number; readonly claimed: boolean }[];
   readonly waiting: number;
+  /** The latest forced releases, oldest first. */
+  readonly forcedReleases: readonly ForcedRelease[];
 }
 
 /** Everything a run hands to the next one through continue-as-new. */
@@ -68,6 +78,8 @@ export interface LockSnapshot {
   readonly finished: readonly string[];
   readonly rejected: readonly (readonly [requestId: string, activeLimit: number])[];
   readonly handoffEstimate: number;
+  /** Absent in snapshots written before forced releases existed. */
+  readonly forcedReleases?: readonly ForcedRelease[];
 }
 
 export interface LockCoreOptions {
@@ -78,6 +90,8 @@ export interface LockCoreOptions {
 }
 
 const REJECTION_MEMORY = 100;
+/** Forced releases are rare operator actions: the last few are enough to explain a lost lease. */
+const FORCED_RELEASE_MEMORY = 10;
 
 export class LockCore {
   private limit: number;
@@ -89,6 +103,7 @@ export class LockCore {
   private readonly finishedIds: Set<string>;
   private readonly rejected: Map<string, number>;
   private handoffEstimate: number;
+  private readonly forcedReleases: ForcedRelease[];
   /** Answers for workflow requesters, taken by the shell after every event (so a snapshot never needs them). */
   private notifications: Notification[] = [];
 
@@ -105,6 +120,7 @@ export class LockCore {
     this.finishedIds = new Set(this.finished);
     this.rejected = new Map(snapshot.rejected);
     this.handoffEstimate = snapshot.handoffEstimate;
+    this.forcedReleases = [...(snapshot.forcedReleases ?? [])];
   }
 
   /** A snapshot for a new resource; tokens start at `firstToken`. */
@@ -166,6 +182,20 @@ export class LockCore {
     if (holder?.token !== token) return;
     this.drop(holder, now);
     this.grant(now);
+  }
+
+  /**
+   * Frees the slot held with `token`, whoever holds it, and records why: an operator's way out when a holder is stuck.
+   * Returns whether a slot was freed (false if no current holder has that token).
+   */
+  forceRelease(token: number, reason: string, now: number): boolean {
+    const holder = [...this.holders.values()].find((candidate) => candidate.token === token);
+    if (!holder) return false;
+    this.forcedReleases.push({ token, reason, at: now });
+    if (this.forcedReleases.length > FORCED_RELEASE_MEMORY) this.forcedReleases.shift();
+    this.drop(holder, now);
+    this.grant(now);
+    return true;
   }
 
   /** Takes a request back: removed from the queue, or released if it was granted meanwhile. */
@@ -272,6 +302,7 @@ export class LockCore {
       limit: this.limit,
       holders: [...this.holders.values()].map(({ token, expiresAt, claimed }) => ({ token, expiresAt, claimed })),
       waiting: this.waiters.length,
+      forcedReleases: [...this.forcedReleases],
     };
   }
 
@@ -284,6 +315,7 @@ export class LockCore {
       finished: [...this.finished],
       rejected: [...this.rejected],
       handoffEstimate: this.handoffEstimate,
+      forcedReleases: [...this.forcedReleases],
     };
   }
 }

@@ -13,6 +13,7 @@ import {
   acquireAnswerSignal,
   acquireSignal,
   awaitGrantUpdate,
+  forceReleaseUpdate,
   lockStatusQuery,
   releaseSignal,
   renewUpdate,
@@ -148,6 +149,14 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       },
     },
   );
+
+  setHandler(forceReleaseUpdate, ({ token, reason }) => {
+    updates++;
+    changes++;
+    const released = core.forceRelease(token, reason, Date.now());
+    notify();
+    return { released };
+  });
 
   // Wake-ups for lease expiry and the idle linger. A timer, once started, is never cancelled, and one is started only
   // when no earlier one is pending: cancelling and restarting timers on every change is what the SDK has been seen

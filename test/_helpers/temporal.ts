@@ -31,6 +31,12 @@ export function workflowBundle(): { code: string } | undefined {
   return path ? { code: readFileSync(path, 'utf8') } : undefined;
 }
 
+/** Resolves once `signal` is aborted, at once if it already is. */
+export function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
 /** Keeps the worker's INFO lines out of test output; must run before anything creates the SDK runtime. */
 export function quietRuntime(): void {
   try {
