@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { createCoordinator, LeaseLostError, LockTimeoutError, type Lease } from '../lib/index.js';
+import { freePort } from './_helpers/net.js';
 import { aborted, serverAddress, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 const root = new URL('..', import.meta.url);
@@ -40,15 +41,6 @@ function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Outc
       resolve({ code, stdout, stderr, took: performance.now() - started });
     }),
   );
-}
-
-/** A TCP port nobody listens on (taken from the OS, then freed). */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Polls `condition` every 50 ms for up to 20 s, then fails naming `what`. */
@@ -138,7 +130,7 @@ test.serial('release needs a positive integer --token', async (t) => {
 // ---- Connection ----
 
 test.serial('an unreachable server is reported within the timeout, not a hang', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const { code, stderr, took } = await cli(['status', 'lock', 'x', '--timeout', '2'], {
     TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
   });
@@ -149,7 +141,7 @@ test.serial('an unreachable server is reported within the timeout, not a hang', 
 });
 
 test.serial('--address overrides TEMPORAL_ADDRESS', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const { code, stderr } = await cli(['status', 'queue', 'x', '--timeout', '1', '--address', `127.0.0.1:${port}`]);
   t.is(code, 1);
   t.regex(stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
@@ -324,8 +316,8 @@ test.serial(
   'server starts the dev server, prints its address, namespace and Web UI, and stops on SIGINT',
   async (t) => {
     // A free frontend port whose Web UI port (+1000) is free too.
-    let port = await closedPort();
-    while (port > 64_000) port = await closedPort();
+    let port = await freePort();
+    while (port > 64_000) port = await freePort();
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', 'lib/cli.ts', 'server', '--port', String(port), '--namespace', 'cli-test'],

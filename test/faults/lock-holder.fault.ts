@@ -7,9 +7,9 @@ import { lockTimings } from '../../lib/workflows/lock-workflow.js';
 import { startTestEnv, type TestEnv } from '../_helpers/temporal.js';
 import { checkLog, Fence, setupFence } from './_helpers/fence.js';
 import { killAll, spawnHelper, type Child } from './_helpers/children.js';
+import { sleep } from './_helpers/client.js';
 
 const quick = process.env['FAULTS_QUICK'] === '1';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let env: TestEnv;
 let fence: Fence;

@@ -7,8 +7,7 @@ import { lockTimings } from '../../lib/workflows/lock-workflow.js';
 import { startTestEnv, type TestEnv } from '../_helpers/temporal.js';
 import { checkLog, Fence, setupFence } from './_helpers/fence.js';
 import { killAll, spawnHelper, type Child } from './_helpers/children.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './_helpers/client.js';
 
 let env: TestEnv;
 let fence: Fence;

@@ -13,23 +13,14 @@ import { DEFAULT_ID_PREFIX } from '../../lib/context.js';
 import { lockIdPrefix } from '../../lib/ids.js';
 import { quietRuntime, serverAddress, workflowBundle } from '../_helpers/temporal.js';
 import { checkLog, Fence, setupFence } from './_helpers/fence.js';
-import { killAll, spawnHelper, type Child } from './_helpers/children.js';
+import { killAll, startWorker, type Child } from './_helpers/children.js';
+import { checkContention, startContention } from './_helpers/contention.js';
+import { sleep, until } from './_helpers/client.js';
 
 const quick = process.env['FAULTS_QUICK'] === '1';
 const KILLS = quick ? 5 : 20;
 const CONTENDER_PROCESSES = 2;
 const CONTENDERS_PER_PROCESS = 8;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => Promise<boolean>, timeout: number, what: string, diagnose?: () => Promise<string>) {
-  const deadline = performance.now() + timeout;
-  while (!(await check())) {
-    if (performance.now() > deadline) {
-      throw new Error(`${what}: not within ${timeout} ms${diagnose ? `; ${await diagnose()}` : ''}`);
-    }
-    await sleep(100);
-  }
-}
 
 /**
  * Why a lock workflow makes no progress: its failing workflow task, if any (a stuck run keeps retrying it). Saves the
@@ -97,25 +88,16 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
     await killAll(children);
     await fence.close();
   });
-  const startWorker = async (n: number) => {
-    const worker = spawnHelper('worker.ts', `worker ${n}`, { TASK_QUEUE: taskQueue });
-    children.push(worker);
-    await worker.waitFor((message) => message['ready'] === true, 60_000, 'ready');
-    return worker;
-  };
+  const startLockWorker = (n: number) => startWorker(children, `worker ${n}`, { TASK_QUEUE: taskQueue });
 
   const started = performance.now();
-  let worker = await startWorker(0);
-  const contenders = Array.from({ length: CONTENDER_PROCESSES }, (_, i) =>
-    spawnHelper('contenders.ts', `contenders ${i}`, {
-      TASK_QUEUE: taskQueue,
-      RESOURCE: resource,
-      NAME: `p${i}`,
-      CONTENDERS: CONTENDERS_PER_PROCESS,
-      SECTION_MS: 30,
-    }),
-  );
-  children.push(...contenders);
+  let worker = await startLockWorker(0);
+  const contention = startContention(children, {
+    taskQueue,
+    resource,
+    processes: CONTENDER_PROCESSES,
+    perProcess: CONTENDERS_PER_PROCESS,
+  });
   // Let the contention build up before the first kill.
   const sections = async () => checkLog(await fence.log(resource)).sections;
   await until(async () => (await sections()) >= 20, 120_000, 'the first 20 sections');
@@ -126,7 +108,7 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
     const sectionsBefore = await sections();
     await worker.kill('SIGKILL');
     const killedAt = performance.now();
-    worker = await startWorker(kill);
+    worker = await startLockWorker(kill);
     // The lock is back when a new section enters after the kill.
     await until(
       async () => (await sections()) > sectionsBefore,
@@ -137,15 +119,9 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
     downtimes.push(performance.now() - killedAt);
   }
 
-  for (const child of contenders) child.process.stdin!.write('stop\n');
-  const summaries = await Promise.all(
-    contenders.map((child) => child.waitFor((message) => 'contenders' in message, 180_000, 'its summary')),
-  );
+  const stats = await contention.stop();
   await worker.kill('SIGTERM');
 
-  type Stats = { grants: number; tokens: number[]; maxWaitMs: number; errors: string[] };
-  const stats = summaries.flatMap((summary) => summary['contenders'] as Stats[]);
-  const tokens = stats.flatMap((contender) => contender.tokens);
   const verdict = checkLog(await fence.log(resource));
   t.log(
     `${KILLS} kills, ${verdict.sections} critical sections in ${((performance.now() - started) / 1000).toFixed(0)} s; ` +
@@ -153,21 +129,6 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
       `(median ${downtimes.sort((a, b) => a - b)[downtimes.length >> 1]!.toFixed(0)}); ` +
       `longest wait for a grant ${Math.max(...stats.map((contender) => contender.maxWaitMs)).toFixed(0)} ms`,
   );
-  t.deepEqual(verdict.acceptedOverlaps, [], 'accepted writes never overlap');
-  t.deepEqual(verdict.openedOverOpen, [], 'no section entered while another was open');
-  t.deepEqual(verdict.rejected, [], 'no holder wrote after a later holder entered');
-  t.deepEqual(verdict.unfinished, [], 'every section finished');
-  t.deepEqual(
-    stats.flatMap((contender) => contender.errors),
-    [],
-    'no acquisition failed',
-  );
-  t.is(stats.length, CONTENDER_PROCESSES * CONTENDERS_PER_PROCESS);
-  t.true(
-    stats.every((contender) => contender.grants > 0),
-    'every contender was granted',
-  );
-  t.is(new Set(tokens).size, tokens.length, 'every grant had its own token');
-  t.is(verdict.sections, tokens.length, 'every grant entered the fenced resource');
+  checkContention(t, verdict, stats, CONTENDER_PROCESSES * CONTENDERS_PER_PROCESS);
   t.deepEqual(await replayErrors(lockIdPrefix(DEFAULT_ID_PREFIX) + resource), [], 'the history replays');
 });

@@ -22,6 +22,22 @@ export async function connect(): Promise<{ coordinator: () => Coordinator; close
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls `check` every 100 ms until it holds; after `timeout` ms fails naming `what`, with `diagnose`'s findings. */
+export async function until(
+  check: () => Promise<boolean>,
+  timeout: number,
+  what: string,
+  diagnose?: () => Promise<string>,
+): Promise<void> {
+  const deadline = performance.now() + timeout;
+  while (!(await check())) {
+    if (performance.now() > deadline) {
+      throw new Error(`${what}: not within ${timeout} ms${diagnose ? `; ${await diagnose()}` : ''}`);
+    }
+    await sleep(100);
+  }
+}
+
 /** One line of JSON on stdout: how a child reports to the test. */
 export function report(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(event) + '\n');

@@ -24,9 +24,9 @@ export interface LogRow {
   readonly at: Date;
 }
 
-const DATABASE = process.env['FAULTS_DATABASE'] ?? 'temporal_coordination_faults';
+export const DATABASE = process.env['FAULTS_DATABASE'] ?? 'temporal_coordination_faults';
 
-function connectionConfig(database: string): pg.ClientConfig {
+export function connectionConfig(database: string): pg.ClientConfig {
   return {
     host: process.env['PGHOST'] ?? '127.0.0.1',
     port: Number(process.env['PGPORT'] ?? 5432),
@@ -36,8 +36,11 @@ function connectionConfig(database: string): pg.ClientConfig {
   };
 }
 
-/** Creates the database and tables once; safe to call from concurrent processes. */
-export async function setupFence(): Promise<void> {
+/**
+ * Creates the faults database if needed, then runs `ddl` in it under the advisory lock `lockKey`: safe to call from
+ * concurrent processes.
+ */
+export async function createSchema(lockKey: number, ddl: string): Promise<void> {
   const admin = new pg.Client(connectionConfig('postgres'));
   await admin.connect();
   try {
@@ -52,8 +55,19 @@ export async function setupFence(): Promise<void> {
   await client.connect();
   try {
     await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock(7007)');
-    await client.query(`
+    await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+    await client.query(ddl);
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates the fence's tables and its write function once. */
+export function setupFence(): Promise<void> {
+  return createSchema(
+    7007,
+    `
       CREATE TABLE IF NOT EXISTS fence_state (resource text PRIMARY KEY, token bigint NOT NULL);
       CREATE TABLE IF NOT EXISTS fence_log (
         id bigserial PRIMARY KEY,
@@ -80,11 +94,8 @@ export async function setupFence(): Promise<void> {
         INSERT INTO fence_log (resource, token, writer, op, accepted, stored) VALUES (r, t, w, o, ok, stored_token);
         RETURN ok;
       END;
-      $$ LANGUAGE plpgsql;`);
-    await client.query('COMMIT');
-  } finally {
-    await client.end();
-  }
+      $$ LANGUAGE plpgsql;`,
+  );
 }
 
 export class Fence {
