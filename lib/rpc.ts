@@ -1,6 +1,7 @@
-import type { Connection } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Connection } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import pRetry from 'p-retry';
-import { ServerUnavailableError } from './errors.js';
+import { failureTypes, ServerUnavailableError } from './errors.js';
 
 // Errors that mean "the server could not take the call now": worth another try within the caller's budget.
 // gRPC status codes: DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
@@ -18,6 +19,15 @@ function grpcCode(error: unknown): number | undefined {
 export function isTransient(error: unknown): boolean {
   const code = grpcCode(error);
   return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+/** Whether a lock workflow turned an update away for now (it was completing a blocking wait): send it again. */
+export function isBusy(error: unknown): boolean {
+  return (
+    error instanceof WorkflowUpdateFailedError &&
+    error.cause instanceof ApplicationFailure &&
+    error.cause.type === failureTypes.busy
+  );
 }
 
 export interface RetryOptions {

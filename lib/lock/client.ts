@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
-import { retryTransient } from '../rpc.js';
+import { isBusy, isTransient, retryTransient } from '../rpc.js';
 import {
   acquireSignal,
   awaitGrantUpdate,
@@ -337,7 +337,7 @@ export function createLockApi(context: Context): LockApi {
         return await retryTransient(
           'forceRelease',
           () => (signal ? client.withAbortSignal(signal, update) : update()),
-          { signal, budget: UNAVAILABLE_BUDGET },
+          { signal, budget: UNAVAILABLE_BUDGET, retryIf: (error) => isTransient(error) || isBusy(error) },
         );
       } catch (error) {
         // No running workflow: nothing is held.

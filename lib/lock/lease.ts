@@ -1,6 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { LeaseLostError, type LeaseLostReason } from '../errors.js';
-import { retryTransient } from '../rpc.js';
+import { isBusy, retryTransient } from '../rpc.js';
 import { releaseSignal, renewUpdate } from '../workflows/definitions.js';
 
 /** A granted slot of a lock or semaphore. Release it, or let `await using` do so. */
@@ -33,10 +33,11 @@ export interface LeaseInit {
 
 /**
  * The workflow said no (stale token, unknown request) or is gone: the lease is lost for good. Anything else (server
- * unreachable, an update caught in a run's hand-over to the next) is worth another try while the lease lasts.
+ * unreachable, the workflow busy, an update caught in a run's hand-over to the next) is worth another try while the
+ * lease lasts.
  */
 function isRejection(error: unknown): boolean {
-  return error instanceof WorkflowUpdateFailedError || error instanceof WorkflowNotFoundError;
+  return (error instanceof WorkflowUpdateFailedError && !isBusy(error)) || error instanceof WorkflowNotFoundError;
 }
 
 /** How long a fresh grant waits before it claims: short critical sections release first and skip the claim. */

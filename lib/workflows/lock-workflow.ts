@@ -106,14 +106,36 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   setHandler(lockStatusQuery, () => core.status());
 
   const stillWaiting = (state: RequestState) => state.state === 'waiting';
+  const grantDue = (requestId: string) => closing || !stillWaiting(core.requestState(requestId, Date.now()));
+
+  // A blocking wait that ends because of an event (a signal, a timer) must not complete in the same workflow task as
+  // another update is accepted in: the SDK (1.24) runs them in two activations the first time and in one on replay,
+  // where the acceptance comes first, and fails the task with a nondeterminism error forever after (seen after worker
+  // restarts: "UpdateMachine in state AcceptCommandCreated ... UpdateCompleted"). So while such a completion is due,
+  // or after one in the current task, updates are turned away as busy (no history cost) and their clients retry.
+  const blockingWaits: string[] = [];
+  let lastCompletionTask = -1;
+  const refuseWhileCompleting = () => {
+    if (lastCompletionTask === workflowInfo().historyLength || blockingWaits.some(grantDue)) {
+      throw ApplicationFailure.create({
+        type: failureTypes.busy,
+        message: 'A blocking wait is completing in this workflow task; send the update again',
+        nonRetryable: true,
+      });
+    }
+  };
+
   setHandler(
     awaitGrantUpdate,
     async (requestId) => {
       updates++;
+      blockingWaits.push(requestId);
       // No timeout, so no timer: the SDK's replay of a task that accepts an update and starts a timer can fail with a
       // nondeterminism error after a worker restart, wedging the resource. The wait always ends anyway: a waiter at
       // the head is granted, withdrawn or (if its process died) granted and expired.
-      await condition(() => closing || !stillWaiting(core.requestState(requestId, Date.now())));
+      await condition(() => grantDue(requestId));
+      blockingWaits.splice(blockingWaits.indexOf(requestId), 1);
+      lastCompletionTask = workflowInfo().historyLength;
       return core.requestState(requestId, Date.now());
     },
     {
@@ -124,6 +146,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
         if (state.state === 'waiting' && state.position >= lockTimings.headSlots) {
           throw new Error(`Request ${requestId} is at position ${state.position}; poll its state instead`);
         }
+        refuseWhileCompleting();
       },
     },
   );
@@ -146,17 +169,22 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       validator: ({ requestId, token }) => {
         const state = core.requestState(requestId, Date.now());
         if (state.state !== 'granted' || state.token !== token) throw new Error(`Lease ${token} is no longer held`);
+        refuseWhileCompleting();
       },
     },
   );
 
-  setHandler(forceReleaseUpdate, ({ token, reason }) => {
-    updates++;
-    changes++;
-    const released = core.forceRelease(token, reason, Date.now());
-    notify();
-    return { released };
-  });
+  setHandler(
+    forceReleaseUpdate,
+    ({ token, reason }) => {
+      updates++;
+      changes++;
+      const released = core.forceRelease(token, reason, Date.now());
+      notify();
+      return { released };
+    },
+    { validator: (_request) => refuseWhileCompleting() },
+  );
 
   // Wake-ups for lease expiry and the idle linger. A timer, once started, is never cancelled, and one is started only
   // when no earlier one is pending: cancelling and restarting timers on every change is what the SDK has been seen
