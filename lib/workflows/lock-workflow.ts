@@ -61,7 +61,35 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   let closing = false;
   // Answers to workflow requesters still being signalled: the run neither exits nor hands over before they land.
   let notifying = 0;
+
+  // Updates are never accepted in a workflow task in which events (signals, timers, answers to workflow requesters)
+  // were handled. When such a task also carries new updates, the SDK (1.24) runs the events in one activation and the
+  // updates in a second one the first time, so the commands the events cause (a timer, a blocking wait's completion)
+  // come before the acceptances in history; on replay it runs them in one activation, where the acceptances come
+  // first, and fails that task with a nondeterminism error forever after: the resource wedges at the next worker
+  // restart or cache eviction. So such updates, and those that arrive while a blocking wait is due to complete, are
+  // turned away as busy (no history cost), and their clients send them again.
+  const stillWaiting = (state: RequestState) => state.state === 'waiting';
+  const grantDue = (requestId: string) => closing || !stillWaiting(core.requestState(requestId, Date.now()));
+  const blockingWaits: string[] = [];
+  // The task is recognised by its history length and by its start time (workflow time): either matching is enough.
+  let eventTask = { historyLength: -1, time: -1 };
+  const eventHandled = () => {
+    eventTask = { historyLength: workflowInfo().historyLength, time: Date.now() };
+  };
+  const sameTask = () => eventTask.historyLength === workflowInfo().historyLength || eventTask.time === Date.now();
+  const refuseIfBusy = () => {
+    if (sameTask() || blockingWaits.some(grantDue)) {
+      throw ApplicationFailure.create({
+        type: failureTypes.busy,
+        message: 'Events were handled in this workflow task; send the update again',
+        nonRetryable: true,
+      });
+    }
+  };
+
   const changed = () => {
+    eventHandled();
     signals++;
     changes++;
   };
@@ -79,6 +107,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
           notify();
         })
         .finally(() => {
+          eventHandled();
           notifying--;
           changes++;
         });
@@ -105,26 +134,6 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   );
   setHandler(lockStatusQuery, () => core.status());
 
-  const stillWaiting = (state: RequestState) => state.state === 'waiting';
-  const grantDue = (requestId: string) => closing || !stillWaiting(core.requestState(requestId, Date.now()));
-
-  // A blocking wait that ends because of an event (a signal, a timer) must not complete in the same workflow task as
-  // another update is accepted in: the SDK (1.24) runs them in two activations the first time and in one on replay,
-  // where the acceptance comes first, and fails the task with a nondeterminism error forever after (seen after worker
-  // restarts: "UpdateMachine in state AcceptCommandCreated ... UpdateCompleted"). So while such a completion is due,
-  // or after one in the current task, updates are turned away as busy (no history cost) and their clients retry.
-  const blockingWaits: string[] = [];
-  let lastCompletionTask = -1;
-  const refuseWhileCompleting = () => {
-    if (lastCompletionTask === workflowInfo().historyLength || blockingWaits.some(grantDue)) {
-      throw ApplicationFailure.create({
-        type: failureTypes.busy,
-        message: 'A blocking wait is completing in this workflow task; send the update again',
-        nonRetryable: true,
-      });
-    }
-  };
-
   setHandler(
     awaitGrantUpdate,
     async (requestId) => {
@@ -135,7 +144,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       // the head is granted, withdrawn or (if its process died) granted and expired.
       await condition(() => grantDue(requestId));
       blockingWaits.splice(blockingWaits.indexOf(requestId), 1);
-      lastCompletionTask = workflowInfo().historyLength;
+      eventHandled();
       return core.requestState(requestId, Date.now());
     },
     {
@@ -146,7 +155,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
         if (state.state === 'waiting' && state.position >= lockTimings.headSlots) {
           throw new Error(`Request ${requestId} is at position ${state.position}; poll its state instead`);
         }
-        refuseWhileCompleting();
+        refuseIfBusy();
       },
     },
   );
@@ -169,7 +178,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       validator: ({ requestId, token }) => {
         const state = core.requestState(requestId, Date.now());
         if (state.state !== 'granted' || state.token !== token) throw new Error(`Lease ${token} is no longer held`);
-        refuseWhileCompleting();
+        refuseIfBusy();
       },
     },
   );
@@ -183,7 +192,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       notify();
       return { released };
     },
-    { validator: (_request) => refuseWhileCompleting() },
+    { validator: (_request) => refuseIfBusy() },
   );
 
   // Wake-ups for lease expiry and the idle linger. A timer, once started, is never cancelled, and one is started only
@@ -196,6 +205,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     for (const pending of pendingAlarms) if (pending > now && pending <= at) return;
     pendingAlarms.add(at);
     void sleep(Math.max(1, at - now)).then(() => {
+      eventHandled();
       pendingAlarms.delete(at);
       alarmsRung++;
     });
