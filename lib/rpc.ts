@@ -21,8 +21,8 @@ export function isTransient(error: unknown): boolean {
   return code !== undefined && TRANSIENT_CODES.has(code);
 }
 
-/** Whether a lock workflow turned an update away for now (it was completing a blocking wait): send it again. */
-export function isBusy(error: unknown): boolean {
+/** Whether a lock workflow turned an update away for now (its task handled events): send it again. */
+export function isBusy(error: unknown): error is WorkflowUpdateFailedError & { cause: ApplicationFailure } {
   return (
     error instanceof WorkflowUpdateFailedError &&
     error.cause instanceof ApplicationFailure &&

@@ -29,6 +29,8 @@ const MIN_REQUEST_BUDGET = 5_000;
 const WITHDRAW_BUDGET = 10_000;
 /** Bounds of the delay between two looks at a far-back waiter's position. */
 const MIN_POLL = 20;
+/** About how long a waiter near the head waits before it blocks again after its blocking wait was turned away as busy. */
+const BUSY_RETRY = 10;
 const MAX_POLL = 2_000;
 
 export interface LockStatusResult {
@@ -161,8 +163,15 @@ export function createLockApi(context: Context): LockApi {
       } finally {
         signal.removeEventListener('abort', abort);
       }
-    } catch {
+    } catch (error) {
       signal.throwIfAborted();
+      // Turned away as busy: the refusal carries the request's state, so a grant needs no query; still waiting near
+      // the head, the caller blocks again after a moment.
+      if (isBusy(error)) {
+        const state = error.cause.details?.[0] as RequestState | undefined;
+        if (state?.state === 'waiting') await delay(BUSY_RETRY * (0.5 + Math.random()), signal);
+        return state;
+      }
       // Turned away by the validator (not near the head yet), caught in a run's hand-over to the next, or the server
       // is unreachable: the query path finds out which, and retries what is worth retrying.
       return undefined;

@@ -78,12 +78,14 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     eventTask = { historyLength: workflowInfo().historyLength, time: Date.now() };
   };
   const sameTask = () => eventTask.historyLength === workflowInfo().historyLength || eventTask.time === Date.now();
-  const refuseIfBusy = () => {
+  /** `state`, when given, is the requester's state, so a refused blocking wait that is granted by now needs no query. */
+  const refuseIfBusy = (state?: RequestState) => {
     if (sameTask() || blockingWaits.some(grantDue)) {
       throw ApplicationFailure.create({
         type: failureTypes.busy,
         message: 'Events were handled in this workflow task; send the update again',
         nonRetryable: true,
+        details: state ? [state] : [],
       });
     }
   };
@@ -155,7 +157,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
         if (state.state === 'waiting' && state.position >= lockTimings.headSlots) {
           throw new Error(`Request ${requestId} is at position ${state.position}; poll its state instead`);
         }
-        refuseIfBusy();
+        refuseIfBusy(state);
       },
     },
   );
