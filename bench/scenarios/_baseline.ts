@@ -90,23 +90,20 @@ async function measureLevel(
       ctx.progress.update(`${label}: ${monitor.count}/${grants} grants`);
     });
     const { processCpuMs, peakRssBytes } = await meter.stop();
-    const handOffs = monitor.analyse(ctx.warmup);
-    monitor.assertCorrect(grants);
-    ctx.record({
-      metric: `hand-off, ${label}`,
-      samples: handOffs.latencies,
-      elapsed: handOffs.elapsed,
-      operations: handOffs.operations,
-      note:
-        `${label}, one connection each; ${grants} grants (first ${ctx.warmup} not measured), grants per contender ` +
-        `${spread(perContender)}; ${options.note}`,
-      compare: { kind: 'hand-off', contenders },
-      cost: {
-        operations: monitor.count,
-        ...(processCpuMs === undefined ? {} : { processCpuMs }),
-        ...(peakRssBytes === undefined ? {} : { peakRssBytes }),
-      },
-    });
+    ctx.record(
+      monitor.handOffRow(ctx.warmup, grants, {
+        metric: `hand-off, ${label}`,
+        note:
+          `${label}, one connection each; ${grants} grants (first ${ctx.warmup} not measured), grants per contender ` +
+          `${spread(perContender)}; ${options.note}`,
+        compare: { kind: 'hand-off', contenders },
+        cost: {
+          operations: monitor.count,
+          ...(processCpuMs === undefined ? {} : { processCpuMs }),
+          ...(peakRssBytes === undefined ? {} : { peakRssBytes }),
+        },
+      }),
+    );
     return undefined;
   } finally {
     await Promise.allSettled(locks.map((lock) => lock.close()));

@@ -7,6 +7,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Row } from '../scenario.js';
 
 export interface Entry {
   readonly token: number | undefined;
@@ -128,6 +129,13 @@ export class CriticalSections {
   }
 
   /** Throws a {@link CorrectnessError} listing the first violations, if any. */
+  /** Checks the run (see `assertCorrect`) and returns its hand-offs, warm-up left out, as a report row. */
+  handOffRow(warmup: number, expectedGrants: number, row: Omit<Row, 'samples' | 'elapsed' | 'operations'>): Row {
+    const { latencies, elapsed, operations } = this.analyse(warmup);
+    this.assertCorrect(expectedGrants);
+    return { ...row, samples: latencies, elapsed, operations };
+  }
+
   assertCorrect(expectedGrants?: number): void {
     if (expectedGrants !== undefined && this.entries.length !== expectedGrants) {
       this.violations.push(`${this.entries.length} grants, expected ${expectedGrants}`);

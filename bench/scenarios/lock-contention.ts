@@ -40,17 +40,14 @@ async function measureContention(ctx: ScenarioContext, contenders: number): Prom
     },
     () => monitor.count,
   );
-  const handOffs = monitor.analyse(ctx.warmup);
-  monitor.assertCorrect(grants);
-  ctx.record({
-    metric: `hand-off, ${label}`,
-    samples: handOffs.latencies,
-    elapsed: handOffs.elapsed,
-    operations: handOffs.operations,
-    note:
-      `${processesNote(contenders, processes)}; ${grants} grants (first ${ctx.warmup} not measured), ` +
-      `grants per contender ${spread(outcome.value)}; withLock with the default ttl`,
-    compare: { kind: 'hand-off', contenders },
-    cost: outcome.cost,
-  });
+  ctx.record(
+    monitor.handOffRow(ctx.warmup, grants, {
+      metric: `hand-off, ${label}`,
+      note:
+        `${processesNote(contenders, processes)}; ${grants} grants (first ${ctx.warmup} not measured), ` +
+        `grants per contender ${spread(outcome.value)}; withLock with the default ttl`,
+      compare: { kind: 'hand-off', contenders },
+      cost: outcome.cost,
+    }),
+  );
 }

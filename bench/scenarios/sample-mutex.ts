@@ -108,23 +108,20 @@ async function measureLevel(
     // The lock workflow never ends by itself (like the sample's): end it, so its history can be counted.
     await client.workflow.getHandle(lockWorkflowId).terminate('bench done');
     const history = await historyEventsPerOp(ctx, client, taskQueue, monitor.count);
-    const handOffs = monitor.analyse(ctx.warmup);
-    monitor.assertCorrect(grants);
-    ctx.record({
-      metric: `hand-off, ${label}`,
-      samples: handOffs.latencies,
-      elapsed: handOffs.elapsed,
-      operations: handOffs.operations,
-      note:
-        `${contenders} requester workflows x ${rounds} rounds (first ${ctx.warmup} grants not measured); ` +
-        'critical section timed by a sink in the worker; history events counted over the lock and requester workflows',
-      compare: { kind: 'hand-off', contenders },
-      cost: {
-        operations: monitor.count,
-        ...usage,
-        ...(history === undefined ? {} : { historyEventsPerOp: history.perOp }),
-      },
-    });
+    ctx.record(
+      monitor.handOffRow(ctx.warmup, grants, {
+        metric: `hand-off, ${label}`,
+        note:
+          `${contenders} requester workflows x ${rounds} rounds (first ${ctx.warmup} grants not measured); ` +
+          'critical section timed by a sink in the worker; history events counted over the lock and requester workflows',
+        compare: { kind: 'hand-off', contenders },
+        cost: {
+          operations: monitor.count,
+          ...usage,
+          ...(history === undefined ? {} : { historyEventsPerOp: history.perOp }),
+        },
+      }),
+    );
   } finally {
     await client.workflow
       .getHandle(lockWorkflowId)

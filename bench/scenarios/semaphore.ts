@@ -32,18 +32,15 @@ export default defineScenario({
         }),
       () => monitor.count,
     );
-    const handOffs = monitor.analyse(ctx.warmup);
-    monitor.assertCorrect(grants);
-    ctx.record({
-      metric: `slot hand-off, limit ${LIMIT}, ${CONTENDERS} contenders`,
-      samples: handOffs.latencies,
-      elapsed: handOffs.elapsed,
-      operations: handOffs.operations,
-      note:
-        `${processesNote(CONTENDERS, processes)}; ${grants} grants (first ${ctx.warmup} not measured), ` +
-        `grants per contender ${spread(outcome.value)}`,
-      compare: { kind: 'hand-off', contenders: CONTENDERS, limit: LIMIT },
-      cost: outcome.cost,
-    });
+    ctx.record(
+      monitor.handOffRow(ctx.warmup, grants, {
+        metric: `slot hand-off, limit ${LIMIT}, ${CONTENDERS} contenders`,
+        note:
+          `${processesNote(CONTENDERS, processes)}; ${grants} grants (first ${ctx.warmup} not measured), ` +
+          `grants per contender ${spread(outcome.value)}`,
+        compare: { kind: 'hand-off', contenders: CONTENDERS, limit: LIMIT },
+        cost: outcome.cost,
+      }),
+    );
   },
 });

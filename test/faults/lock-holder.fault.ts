@@ -4,36 +4,24 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createCoordinator } from '../../lib/index.js';
 import { lockTimings } from '../../lib/workflows/lock-workflow.js';
-import { startTestEnv, type TestEnv } from '../_helpers/temporal.js';
-import { checkLog, Fence, setupFence } from './_helpers/fence.js';
-import { killAll, spawnHelper, type Child } from './_helpers/children.js';
+import { checkLog } from './_helpers/fence.js';
+import { spawnHelper, type Child } from './_helpers/children.js';
 import { sleep } from './_helpers/client.js';
+import { faultSuite } from './_helpers/suite.js';
 
 const quick = process.env['FAULTS_QUICK'] === '1';
 
-let env: TestEnv;
-let fence: Fence;
-const children: Child[] = [];
-test.before(async () => {
-  await setupFence();
-  fence = Fence.open();
-  env = await startTestEnv('faults-holder');
-});
-test.after.always(async () => {
-  await killAll(children);
-  await fence?.close();
-  await env?.teardown();
-});
+const suite = faultSuite('faults-holder');
 
 function startHolder(resource: string, name: string, ttl: number): Child {
   const holder = spawnHelper('holder.ts', name, {
-    TASK_QUEUE: env.taskQueue,
+    TASK_QUEUE: suite.env.taskQueue,
     RESOURCE: resource,
     NAME: name,
     TTL: ttl,
     WORK_MS: 100,
   });
-  children.push(holder);
+  suite.children.push(holder);
   return holder;
 }
 
@@ -46,7 +34,7 @@ test.serial(
   'a holder SIGKILLed in its critical section: the next waiter is granted within ttl + claim window',
   async (t) => {
     const ttl = 6_000;
-    const { acquire } = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+    const { acquire } = createCoordinator({ client: suite.env.client, taskQueue: suite.env.taskQueue });
     // Killed before its first renewal (the claim), the grant lapses at the claim window; killed after renewing, at ttl.
     const rounds = [
       { label: 'before its claim', killAfter: 300, bound: Math.min(ttl, lockTimings.claimWindow) },
@@ -64,8 +52,8 @@ test.serial(
       const killedAt = performance.now();
       const lease = await next;
       const latency = performance.now() - killedAt;
-      t.true(await fence.write(resource, lease.token, 'next', 'enter'));
-      t.true(await fence.write(resource, lease.token, 'next', 'exit'));
+      t.true(await suite.fence.write(resource, lease.token, 'next', 'enter'));
+      t.true(await suite.fence.write(resource, lease.token, 'next', 'exit'));
       await lease.release();
 
       t.log(
@@ -74,7 +62,7 @@ test.serial(
       );
       t.true(latency <= ttl + lockTimings.claimWindow, `granted ${latency.toFixed(0)} ms after the kill`);
       t.true(lease.token > holderToken);
-      const verdict = checkLog(await fence.log(resource));
+      const verdict = checkLog(await suite.fence.log(resource));
       t.deepEqual(verdict.acceptedOverlaps, []);
       t.deepEqual(verdict.rejected, []);
       t.deepEqual(verdict.unfinished, [holderToken], 'only the killed holder left its section open');
@@ -86,7 +74,7 @@ test.serial(
   'a holder SIGSTOPped past its ttl finds its lease lost or its late write fenced off when it resumes',
   async (t) => {
     const ttl = 2_000;
-    const { acquire } = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+    const { acquire } = createCoordinator({ client: suite.env.client, taskQueue: suite.env.taskQueue });
     const outcomes: string[] = [];
     for (let round = 0; round < (quick ? 2 : 4); round++) {
       const resource = `holder-stop-${randomUUID()}`;
@@ -99,17 +87,17 @@ test.serial(
       const stoppedAt = performance.now();
       const lease = await next;
       const grantedAfter = performance.now() - stoppedAt;
-      t.true(await fence.write(resource, lease.token, 'next', 'enter'), 'the next holder enters');
+      t.true(await suite.fence.write(resource, lease.token, 'next', 'enter'), 'the next holder enters');
       // The paused holder resumes while the next one is inside its critical section.
       await holder.kill('SIGCONT');
       const outcome = await holder.waitFor((message) => 'outcome' in message, 30_000, 'its outcome');
-      t.true(await fence.write(resource, lease.token, 'next', 'exit'), 'the next holder is undisturbed');
+      t.true(await suite.fence.write(resource, lease.token, 'next', 'exit'), 'the next holder is undisturbed');
       await lease.release();
       const clock = outcome['pastExpiresAt'] ? 'though lease.expiresAt had passed' : 'lease.expiresAt not passed';
       outcomes.push(`${outcome['outcome']}, ${clock} (next granted ${grantedAfter.toFixed(0)} ms into the pause)`);
 
       t.true(lease.token > holderToken);
-      const verdict = checkLog(await fence.log(resource));
+      const verdict = checkLog(await suite.fence.log(resource));
       t.deepEqual(verdict.acceptedOverlaps, [], 'no accepted write overlaps another section');
       // The paused holder's only write after the next holder entered, if any, was rejected.
       t.true(verdict.rejected.every((row) => row.token === holderToken && row.op === 'work'));

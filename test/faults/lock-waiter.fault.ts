@@ -4,28 +4,16 @@ import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createCoordinator } from '../../lib/index.js';
 import { lockTimings } from '../../lib/workflows/lock-workflow.js';
-import { startTestEnv, type TestEnv } from '../_helpers/temporal.js';
-import { checkLog, Fence, setupFence } from './_helpers/fence.js';
-import { killAll, spawnHelper, type Child } from './_helpers/children.js';
+import { checkLog } from './_helpers/fence.js';
+import { spawnHelper, type Child } from './_helpers/children.js';
 import { sleep } from './_helpers/client.js';
+import { faultSuite } from './_helpers/suite.js';
 
-let env: TestEnv;
-let fence: Fence;
-const children: Child[] = [];
-test.before(async () => {
-  await setupFence();
-  fence = Fence.open();
-  env = await startTestEnv('faults-waiter');
-});
-test.after.always(async () => {
-  await killAll(children);
-  await fence?.close();
-  await env?.teardown();
-});
+const suite = faultSuite('faults-waiter');
 
 test('waiters SIGKILLed while waiting hold the lock up for at most the claim window each once their turn comes', async (t) => {
   const DEAD = 2;
-  const { acquire, lockStatus } = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const { acquire, lockStatus } = createCoordinator({ client: suite.env.client, taskQueue: suite.env.taskQueue });
   const resource = `dead-waiter-${randomUUID()}`;
   const untilWaiting = async (count: number) => {
     const deadline = performance.now() + 60_000;
@@ -36,15 +24,15 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   };
 
   const first = await acquire(resource);
-  t.true(await fence.write(resource, first.token, 'first', 'enter'));
+  t.true(await suite.fence.write(resource, first.token, 'first', 'enter'));
   const dead: Child[] = [];
   for (let i = 0; i < DEAD; i++) {
     const waiter = spawnHelper('holder.ts', `dead waiter ${i}`, {
-      TASK_QUEUE: env.taskQueue,
+      TASK_QUEUE: suite.env.taskQueue,
       RESOURCE: resource,
       NAME: `dead-${i}`,
     });
-    children.push(waiter);
+    suite.children.push(waiter);
     dead.push(waiter);
     await untilWaiting(i + 1);
   }
@@ -53,7 +41,7 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   await Promise.all(dead.map((waiter) => waiter.kill('SIGKILL')));
 
   // Watch the holder change hands: each dead waiter's grant, then the live waiter's.
-  t.true(await fence.write(resource, first.token, 'first', 'exit'));
+  t.true(await suite.fence.write(resource, first.token, 'first', 'exit'));
   await first.release();
   const releasedAt = performance.now();
   const grants: { token: number; at: number }[] = [];
@@ -69,8 +57,8 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   const waited = performance.now() - releasedAt;
   watching = false;
   await watcher;
-  t.true(await fence.write(resource, lease.token, 'last', 'enter'));
-  t.true(await fence.write(resource, lease.token, 'last', 'exit'));
+  t.true(await suite.fence.write(resource, lease.token, 'last', 'enter'));
+  t.true(await suite.fence.write(resource, lease.token, 'last', 'exit'));
   await lease.release();
 
   const held = grants
@@ -83,7 +71,7 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   t.is(lease.token, first.token + DEAD + 1, 'each dead waiter was granted in turn, then the live one');
   // Each lapse takes the claim window plus one workflow task; allow 2 s per hand-off on a loaded machine.
   t.true(waited <= DEAD * (lockTimings.claimWindow + 2_000), `waited ${waited.toFixed(0)} ms`);
-  const verdict = checkLog(await fence.log(resource));
+  const verdict = checkLog(await suite.fence.log(resource));
   t.deepEqual(verdict.acceptedOverlaps, []);
   t.deepEqual(verdict.openedOverOpen, []);
   t.deepEqual(verdict.rejected, []);
