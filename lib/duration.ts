@@ -43,3 +43,13 @@ export function positiveInteger(name: string, value: unknown): number {
   }
   return value;
 }
+
+/** Throws a TypeError unless `options` is an object whose keys are all in `known`. */
+export function checkKnownOptions(options: unknown, known: ReadonlySet<string>): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object, got \`${String(options)}\` (${typeof options})`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new TypeError(`Unknown option \`${key}\``);
+  }
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { Context } from '../context.js';
-import { optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
+import { checkKnownOptions, optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
 import { isBusy, isTransient, retryTransient } from '../rpc.js';
@@ -82,12 +82,7 @@ export interface LockApi {
 const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'autoRenew']);
 
 function checkOptions(options: unknown): asserts options is AcquireOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`options\` to be an object, got \`${String(options)}\` (${typeof options})`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!knownOptions.has(key)) throw new TypeError(`Unknown option \`${key}\``);
-  }
+  checkKnownOptions(options, knownOptions);
   const { signal, autoRenew } = options as AcquireOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError('Expected `signal` to be an AbortSignal');

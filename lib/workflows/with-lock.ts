@@ -15,7 +15,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { optionalPositiveDuration, positiveDuration } from '../duration.js';
+import { checkKnownOptions, optionalPositiveDuration, positiveDuration } from '../duration.js';
 import { failureTypes } from '../errors.js';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
@@ -103,12 +103,7 @@ function activities(taskQueue: string, options: ActivityOptions): RequestActivit
 const knownOptions = new Set(['ttl', 'waitTimeout', 'taskQueue', 'idPrefix']);
 
 function checkOptions(options: unknown): asserts options is WorkflowLockOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Expected \`options\` to be an object, got \`${String(options)}\` (${typeof options})`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!knownOptions.has(key)) throw new TypeError(`Unknown option \`${key}\``);
-  }
+  checkKnownOptions(options, knownOptions);
   const { taskQueue, idPrefix } = options as WorkflowLockOptions;
   if (taskQueue !== undefined && (typeof taskQueue !== 'string' || taskQueue === '')) {
     throw new TypeError(`Expected \`taskQueue\` to be a non-empty string, got \`${String(taskQueue)}\``);
