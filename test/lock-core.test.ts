@@ -199,7 +199,11 @@ test('a request from a workflow is answered with its grant once, when it is gran
   t.deepEqual(core.takeNotifications(), [], 'a client is never signalled; a waiting workflow not yet');
   core.release('client', 1, 100);
   t.deepEqual(core.takeNotifications(), [
-    { requestId: 'workflow', notify, answer: { state: 'granted', token: 2, expiresIn: 5_000, claimed: false } },
+    {
+      requestId: 'workflow',
+      notify,
+      answer: { state: 'granted', token: 2, expiresIn: 5_000, expiresAt: 5_100, claimed: false },
+    },
   ]);
   t.deepEqual(core.takeNotifications(), [], 'taken once');
 });

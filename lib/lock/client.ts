@@ -231,23 +231,21 @@ export function createLockApi(context: Context): LockApi {
           (blocking ? await awaitGrant(handle, requestId, wait.signal) : undefined) ??
           (await retryTransient('requestState', () => queryState(handle, requestId), { signal: wait.signal, budget }));
         switch (state.state) {
-          case 'granted':
-            return new ClientLease({
-              handle,
-              resourceId,
-              requestId,
-              token: state.token,
-              ttl,
-              expiresIn: state.expiresIn,
-              receivedAt: performance.now(),
-              autoRenew: options.autoRenew ?? true,
-            });
           case 'rejected':
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
           case 'waiting':
             blocking = state.position < lockTimings.headSlots;
             if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate), wait.signal);
             break;
+          case 'granted': {
+            const lease = await ClientLease.fromGrant(
+              { handle, resourceId, requestId, token: state.token, ttl, autoRenew: options.autoRenew ?? true },
+              state,
+            );
+            if (lease) return lease;
+            // The grant lapsed before this process could claim it (its answer came late): as below.
+          }
+          // falls through
           case 'unknown':
             // The grant lapsed before it was claimed (this process was too slow), or the run that had the request
             // is gone: ask again, as a new request at the back of the queue.

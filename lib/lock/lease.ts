@@ -24,11 +24,15 @@ export interface LeaseInit {
   readonly requestId: string;
   readonly token: number;
   readonly ttl: number;
-  /** How long the grant was valid for when the workflow answered (the claim window for a fresh grant). */
-  readonly expiresIn: number;
-  /** `performance.now()` when the grant was received. */
-  readonly receivedAt: number;
   readonly autoRenew: boolean;
+}
+
+/** A grant as the workflow answered it. */
+export interface GrantAnswer {
+  /** How long the grant was valid for at the workflow's `now` (the claim window for a fresh grant). */
+  readonly expiresIn: number;
+  /** When the grant lapses, by the workflow's (the server's) clock. */
+  readonly expiresAt: number;
 }
 
 /**
@@ -42,27 +46,70 @@ function isRejection(error: unknown): boolean {
 
 /** How long a fresh grant waits before it claims: short critical sections release first and skip the claim. */
 const CLAIM_DELAY = 250;
+/**
+ * How far this process's wall clock may be behind the Temporal server's. A grant's answer can arrive late (a paused
+ * or overloaded process, a hand-over between runs, a query answered by a workflow whose clock stood still since its
+ * last task), so a fresh grant is trusted only until its expiry by the wall clock, less this much.
+ */
+const CLOCK_TOLERANCE = 500;
+/** A fresh grant with less than this left is claimed (renewed) before it is used, so its holder starts on proof. */
+const MIN_UNCLAIMED = 1_000;
+
+function sendRenewal(init: LeaseInit, budget: number, retryIf: (error: unknown) => boolean): Promise<number> {
+  return retryTransient(
+    'renew',
+    () => init.handle.executeUpdate(renewUpdate, { args: [{ requestId: init.requestId, token: init.token }] }),
+    { budget, retryIf },
+  );
+}
 
 export class ClientLease implements Lease {
   readonly resourceId: string;
   readonly token: number;
   private readonly controller = new AbortController();
-  private deadline: number;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private released: Promise<void> | undefined;
   /** The renewal in flight, if any, settled either way. */
   private renewal: Promise<void> | undefined;
 
-  constructor(private readonly init: LeaseInit) {
+  /**
+   * A lease for a fresh grant: trusted as answered while enough of it is left by both the answer and the wall clock;
+   * else claimed first. Resolves to `undefined` if the grant lapsed before it could be claimed.
+   */
+  static async fromGrant(init: LeaseInit, grant: GrantAnswer): Promise<ClientLease | undefined> {
+    const receivedAt = performance.now();
+    const trusted = Math.min(grant.expiresIn, grant.expiresAt - Date.now() - CLOCK_TOLERANCE);
+    if (trusted >= MIN_UNCLAIMED) return new ClientLease(init, receivedAt + trusted, false);
+    try {
+      // The workflow refuses a renewal past the grant's expiry, so however late, a successful claim proves the grant.
+      // Busy or unreachable, the claim is worth retrying for as long as the answer said the grant lasts.
+      const budget = Math.max(MIN_UNCLAIMED, grant.expiresIn);
+      const expiresIn = await sendRenewal(init, budget, (error) => !isRejection(error));
+      return new ClientLease(init, receivedAt + Math.min(expiresIn, init.ttl), true);
+    } catch (error) {
+      if (isRejection(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** `deadline`: `performance.now()` at which the lease can no longer be proven valid. */
+  private constructor(
+    private readonly init: LeaseInit,
+    private deadline: number,
+    claimed: boolean,
+  ) {
     this.resourceId = init.resourceId;
     this.token = init.token;
-    this.deadline = init.receivedAt + init.expiresIn;
     this.armDeadline();
+    if (claimed) {
+      if (init.autoRenew) this.scheduleRenewal(init.ttl / 3, true);
+      return;
+    }
     // The first renewal claims the grant: until it lands, the workflow keeps the grant only for the claim window,
     // which started before the grant reached us (by seconds on a loaded server). So claim soon; a critical section
     // shorter than the delay releases first and needs no claim at all.
-    this.scheduleRenewal(Math.min(init.expiresIn / 3, CLAIM_DELAY), init.autoRenew);
+    this.scheduleRenewal(Math.min((deadline - performance.now()) / 3, CLAIM_DELAY), init.autoRenew);
   }
 
   /** Renews after `delay` and, with `again`, every ttl/3 after that, until the lease is lost or released. */
@@ -102,12 +149,11 @@ export class ClientLease implements Lease {
   async renew(): Promise<void> {
     this.signal.throwIfAborted();
     const sentAt = performance.now();
-    const renewal = retryTransient(
-      'renew',
-      () =>
-        this.init.handle.executeUpdate(renewUpdate, { args: [{ requestId: this.init.requestId, token: this.token }] }),
-      // No abort signal: a release waits for the renewal in flight to settle rather than leave it running.
-      { budget: Math.max(0, this.deadline - sentAt), retryIf: (error) => !isRejection(error) && !this.signal.aborted },
+    // No abort signal: a release waits for the renewal in flight to settle rather than leave it running.
+    const renewal = sendRenewal(
+      this.init,
+      Math.max(0, this.deadline - sentAt),
+      (error) => !isRejection(error) && !this.signal.aborted,
     );
     this.renewal = renewal.then(
       () => {},

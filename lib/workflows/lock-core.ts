@@ -39,7 +39,15 @@ export interface Waiter {
 /** What a requester learns about its own request. */
 export type RequestState =
   | { readonly state: 'waiting'; readonly position: number; readonly handoffEstimate: number }
-  | { readonly state: 'granted'; readonly token: number; readonly expiresIn: number; readonly claimed: boolean }
+  | {
+      readonly state: 'granted';
+      readonly token: number;
+      /** How long the grant lasts from the workflow's `now`, which in a query can stand still since its last task. */
+      readonly expiresIn: number;
+      /** When the grant lapses (workflow time, ms since epoch): what a late answer is checked against. */
+      readonly expiresAt: number;
+      readonly claimed: boolean;
+    }
   | { readonly state: 'rejected'; readonly activeLimit: number }
   | { readonly state: 'unknown' };
 
@@ -256,6 +264,7 @@ export class LockCore {
           state: 'granted',
           token: holder.token,
           expiresIn: holder.expiresAt - now,
+          expiresAt: holder.expiresAt,
           claimed: false,
         } as const;
         this.notifications.push({ requestId: waiter.requestId, notify: waiter.notify, answer });
@@ -285,7 +294,8 @@ export class LockCore {
   requestState(requestId: string, now: number): RequestState {
     const holder = this.holders.get(requestId);
     if (holder) {
-      return { state: 'granted', token: holder.token, expiresIn: holder.expiresAt - now, claimed: holder.claimed };
+      const { token, expiresAt, claimed } = holder;
+      return { state: 'granted', token, expiresIn: expiresAt - now, expiresAt, claimed };
     }
     if (this.waiterIds.has(requestId)) {
       const position = this.waiters.findIndex((waiter) => waiter.requestId === requestId);
