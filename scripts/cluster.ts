@@ -2,7 +2,9 @@
 // process running all four services (frontend, history, matching, worker); the nodes find each other through the
 // `cluster_membership` table and form one ringpop ring on 127.0.0.1.
 //
-// Usage: tsx scripts/cluster.ts start|stop|status   (npm run cluster:start / npm run cluster:stop)
+// Usage: tsx scripts/cluster.ts start|stop|status|kill <node>|test [test files...]
+//   (npm run cluster:start / cluster:stop / test:cluster). `test` starts the cluster and runs `npm test` against it
+//   (by default the lock and queue suites); `kill node2` SIGKILLs one node, as the fault suite's cluster case does.
 //
 // - Builds the pinned server and its schema tool with Go once (cached next to the pinned CLI).
 // - Creates the databases temporal_tc and temporal_tc_visibility and brings their schema up to date.
@@ -12,6 +14,7 @@
 // Environment: PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres), PGPASSWORD (''), TEMPORAL_CLUSTER_PORT (17233:
 // node 1's frontend; node 2 listens 1,000 ports higher), TEMPORAL_COORDINATION_CACHE.
 import { spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -22,7 +25,6 @@ import { isExecutable, run } from '../lib/testing/resolve-server.js';
 
 const SERVER_VERSION = 'v1.29.1';
 const SERVER_MODULE = 'go.temporal.io/server';
-const NAMESPACE = 'default';
 const DATABASES = { temporal: 'temporal_tc', visibility: 'temporal_tc_visibility' } as const;
 const READY_TIMEOUT = 180_000;
 
@@ -39,7 +41,7 @@ const stateDir = join(cacheDirectory(), 'cluster');
 const serverPath = join(binDir, 'server');
 const sqlToolPath = join(binDir, 'sql');
 
-interface Node {
+export interface Node {
   readonly name: string;
   /** gRPC, membership and HTTP ports of each service. */
   readonly ports: Record<'frontend' | 'history' | 'matching' | 'worker', { grpc: number; membership: number }>;
@@ -58,7 +60,8 @@ function node(index: number): Node {
     frontend: `127.0.0.1:${grpc}`,
   };
 }
-const nodes = [node(0), node(1)];
+export const nodes = [node(0), node(1)];
+export const NAMESPACE = 'default';
 
 const log = (message: string) => console.error(`cluster: ${message}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -279,6 +282,20 @@ async function shardOwners(): Promise<string> {
   });
 }
 
+/** Until a node has written the cluster metadata (once per database, at its first start). */
+async function clusterMetadataWritten(): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT;
+  for (;;) {
+    const { rowCount } = await withPostgres(DATABASES.temporal, (client) =>
+      client.query('SELECT 1 FROM cluster_metadata_info'),
+    );
+    if (rowCount) return;
+    if (runningPid(nodes[0]!) === undefined) throw new Error(`${nodes[0]!.name} exited; see ${logFile(nodes[0]!)}`);
+    if (performance.now() > deadline) throw new Error('no cluster metadata was written');
+    await sleep(200);
+  }
+}
+
 async function ensureNamespace(connection: Connection): Promise<void> {
   try {
     await connection.workflowService.registerNamespace({
@@ -328,7 +345,8 @@ async function waitReady(): Promise<void> {
   }
 }
 
-async function start(): Promise<void> {
+/** Starts the nodes that are not running (building the server first if needed) and waits until the cluster is ready. */
+export async function start(): Promise<void> {
   const started = performance.now();
   mkdirSync(stateDir, { recursive: true });
   await ensureBinaries();
@@ -338,7 +356,10 @@ async function start(): Promise<void> {
   } else {
     await ensureSchema();
     writeFileSync(join(stateDir, 'dynamicconfig.yaml'), dynamicConfig);
-    nodes.forEach((node, i) => pids[i] ?? startNode(node));
+    // On a fresh database both nodes would race to write the cluster metadata and one would exit: the first writes it.
+    if (pids[0] === undefined) startNode(nodes[0]!);
+    await clusterMetadataWritten();
+    for (const [i, node] of nodes.entries()) if (i > 0 && pids[i] === undefined) startNode(node);
   }
   await waitReady();
   log(`cluster ready in ${seconds(started)}; history shards owned: ${await shardOwners()}`);
@@ -346,7 +367,7 @@ async function start(): Promise<void> {
   console.log(`export TEMPORAL_ADDRESS=${nodes[0]!.frontend} TEMPORAL_NAMESPACE=${NAMESPACE}`);
 }
 
-async function stop(): Promise<void> {
+export async function stop(): Promise<void> {
   for (const node of nodes) {
     const pid = runningPid(node);
     if (pid !== undefined) {
@@ -367,11 +388,37 @@ function status(): void {
   }
 }
 
-const command = process.argv[2];
-if (command === 'start') await start();
-else if (command === 'stop') await stop();
-else if (command === 'status') status();
-else {
-  console.error('Usage: tsx scripts/cluster.ts start|stop|status');
-  process.exit(2);
+/** SIGKILLs one node, as a crash would, and waits until it is gone. */
+export async function kill(name: string): Promise<void> {
+  const target = nodes.find((candidate) => candidate.name === name);
+  if (!target) throw new TypeError(`No node ${name}; the nodes are ${nodes.map((n) => n.name).join(', ')}`);
+  const pid = runningPid(target);
+  if (pid === undefined) throw new Error(`${name} is not running`);
+  process.kill(pid, 'SIGKILL');
+  while (runningPid(target) !== undefined) await sleep(50);
+  log(`killed ${name} (pid ${pid})`);
+}
+
+/** Runs `npm test` with `files` (the lock and queue suites by default) against the cluster. */
+async function test(files: string[]): Promise<number> {
+  await start();
+  const suites = files.length > 0 ? files : ['test/lock.test.ts', 'test/queue.test.ts'];
+  const child = spawn('npm', ['test', '--', ...suites], {
+    stdio: 'inherit',
+    env: { ...process.env, TEMPORAL_ADDRESS: nodes[0]!.frontend, TEMPORAL_NAMESPACE: NAMESPACE },
+  });
+  return new Promise((resolve) => child.once('close', (code) => resolve(code ?? 1)));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [command, ...args] = process.argv.slice(2);
+  if (command === 'start') await start();
+  else if (command === 'stop') await stop();
+  else if (command === 'status') status();
+  else if (command === 'kill' && args[0]) await kill(args[0]);
+  else if (command === 'test') process.exitCode = await test(args);
+  else {
+    console.error('Usage: tsx scripts/cluster.ts start|stop|status|kill <node>|test [test files...]');
+    process.exit(2);
+  }
 }
