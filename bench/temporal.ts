@@ -2,6 +2,7 @@
  * Connection and worker boilerplate shared by scenarios.
  * @module
  */
+import { retryInterceptors } from '../lib/rpc.js';
 import { Client, Connection } from '@temporalio/client';
 import {
   bundleWorkflowCode,
@@ -38,7 +39,7 @@ export interface BenchClient {
 
 /** A client on a connection of its own, as a separate process would have. */
 export async function connectClient(ctx: ScenarioContext): Promise<BenchClient> {
-  const connection = await Connection.connect({ address: ctx.address });
+  const connection = await Connection.connect({ address: ctx.address, interceptors: retryInterceptors() });
   const client = new Client({ connection, namespace: ctx.namespace });
   return { client, close: () => connection.close() };
 }

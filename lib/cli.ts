@@ -21,6 +21,7 @@ import { createCoordinator, type Coordinator } from './coordinator.js';
 import { lockIdPrefix, queueIdPrefix } from './ids.js';
 import type { LockStatusResult } from './lock/client.js';
 import type { QueueStatusResult } from './queue/client.js';
+import { retryInterceptors } from './rpc.js';
 
 const USAGE = `Usage: temporal-coordination <command> [options]
 
@@ -186,7 +187,12 @@ async function connect(values: Values): Promise<Connected> {
   const namespace = values.namespace ?? config.namespace ?? 'default';
   let connection: Connection;
   try {
-    connection = await Connection.connect({ ...config.connectionOptions, address, connectTimeout: timeout });
+    connection = await Connection.connect({
+      ...config.connectionOptions,
+      address,
+      connectTimeout: timeout,
+      interceptors: retryInterceptors(),
+    });
   } catch (error) {
     throw new CliError(
       `Cannot reach a Temporal server at ${address} (${(error as Error).message}). Start one with ` +

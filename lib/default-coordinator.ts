@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { CoordinatorOptions } from './context.js';
+import { retryInterceptors } from './rpc.js';
 import { createCoordinator, type Coordinator } from './coordinator.js';
 
 let current: Coordinator | undefined;
@@ -17,7 +18,10 @@ export function configure(options: CoordinatorOptions): void {
 export function defaultCoordinator(): Coordinator {
   if (!current) {
     const { connectionOptions, namespace } = loadClientConnectConfig();
-    const connection = Connection.lazy(connectionOptions as Parameters<typeof Connection.lazy>[0]);
+    const connection = Connection.lazy({
+      ...(connectionOptions as Parameters<typeof Connection.lazy>[0]),
+      interceptors: retryInterceptors(),
+    });
     current = createCoordinator({ client: new Client({ connection, namespace: namespace ?? 'default' }) });
   }
   return current;

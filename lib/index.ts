@@ -14,6 +14,7 @@ import type { Coordinator } from './coordinator.js';
 export { createCoordinator, type Coordinator } from './coordinator.js';
 export { configure, defaultCoordinator } from './default-coordinator.js';
 export type { CoordinatorOptions } from './context.js';
+export { retryInterceptors } from './rpc.js';
 export type { AcquireOptions, LockOptions } from './lock/options.js';
 export type { ForceReleaseOptions, Lease, LockStatusResult } from './lock/client.js';
 export {

@@ -1,4 +1,9 @@
-import { WorkflowUpdateFailedError, type Connection } from '@temporalio/client';
+import {
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+  WorkflowUpdateFailedError,
+  type Connection,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import pRetry from 'p-retry';
 import { failureTypes, ServerUnavailableError } from './errors.js';
@@ -63,4 +68,38 @@ export async function retryTransient<T>(operation: string, fn: () => Promise<T>,
     }
     throw error;
   }
+}
+
+/** Calls to one workflow that its limits turn away while it is busy: queries and updates. */
+const PER_WORKFLOW_METHODS = new Set(
+  ['QueryWorkflow', 'UpdateWorkflowExecution', 'PollWorkflowExecutionUpdate'].map(
+    (method) => `/temporal.api.workflowservice.v1.WorkflowService/${method}`,
+  ),
+);
+const RESOURCE_EXHAUSTED = 8;
+/** Refused queries are retried after 10 ms, growing to at most this, for up to 60 attempts (about 10 s). */
+const MAX_QUERY_RETRY_DELAY = 200;
+
+/**
+ * gRPC interceptors for a `Connection` used by coordination clients: the Temporal SDK's default retries, except for a
+ * query turned away with RESOURCE_EXHAUSTED. A server buffers one query per workflow that has a task in flight
+ * (`history.MaxBufferedQueryCount`), and a busy lock workflow nearly always has one, so waiters' position polls are
+ * often turned away; the buffer frees within one workflow task, so they are retried after milliseconds rather than
+ * the SDK's one second and more.
+ */
+export function retryInterceptors(): ReturnType<typeof makeGrpcRetryInterceptor>[] {
+  const defaults = defaultGrpcRetryOptions();
+  const fallback = makeGrpcRetryInterceptor(defaults);
+  const perWorkflow = makeGrpcRetryInterceptor({
+    delayFunction: (attempt, status) =>
+      status.code === RESOURCE_EXHAUSTED
+        ? Math.min(MAX_QUERY_RETRY_DELAY, 10 * 1.5 ** attempt) * (0.5 + Math.random())
+        : defaults.delayFunction(attempt, status),
+    retryableDecider: (attempt, status) =>
+      status.code === RESOURCE_EXHAUSTED ? attempt < 60 : defaults.retryableDecider(attempt, status),
+  });
+  return [
+    (options, nextCall) =>
+      (PER_WORKFLOW_METHODS.has(options.method_definition.path) ? perWorkflow : fallback)(options, nextCall),
+  ];
 }

@@ -106,10 +106,13 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Far-back waiters look again after about half the time the queue ahead of them should take, with jitter. */
+/**
+ * Far-back waiters look again after about a quarter of the time the queue ahead of them should take, with jitter:
+ * hand-off times vary widely, and a waiter that reaches the head while it polls holds everyone up until it looks.
+ */
 function pollDelay(position: number, handoffEstimate: number): number {
   const ahead = position - lockTimings.headSlots + 1;
-  const estimate = (ahead * Math.max(handoffEstimate, 5)) / 2;
+  const estimate = (ahead * Math.max(handoffEstimate, 5)) / 4;
   return Math.min(MAX_POLL, Math.max(MIN_POLL, estimate)) * (0.75 + Math.random() / 2);
 }
 
@@ -243,7 +246,9 @@ export function createLockApi(context: Context): LockApi {
               state,
             );
             if (lease) return lease;
-            // The grant lapsed before this process could claim it (its answer came late): as below.
+            // Its answer came late and the grant lapsed or could not be claimed in time: give it back (if it is still
+            // held) and ask again, as below.
+            await withdraw(handle, requestId);
           }
           // falls through
           case 'unknown':

@@ -75,7 +75,7 @@ export class ClientLease implements Lease {
 
   /**
    * A lease for a fresh grant: trusted as answered while enough of it is left by both the answer and the wall clock;
-   * else claimed first. Resolves to `undefined` if the grant lapsed before it could be claimed.
+   * else claimed first. Resolves to `undefined` if the grant lapsed, or could not be claimed while it lasted.
    */
   static async fromGrant(init: LeaseInit, grant: GrantAnswer): Promise<ClientLease | undefined> {
     const receivedAt = performance.now();
@@ -87,9 +87,8 @@ export class ClientLease implements Lease {
       const budget = Math.max(MIN_UNCLAIMED, grant.expiresIn);
       const expiresIn = await sendRenewal(init, budget, (error) => !isRejection(error));
       return new ClientLease(init, receivedAt + Math.min(expiresIn, init.ttl), true);
-    } catch (error) {
-      if (isRejection(error)) return undefined;
-      throw error;
+    } catch {
+      return undefined;
     }
   }
 

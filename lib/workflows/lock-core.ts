@@ -27,7 +27,6 @@ export interface Holder {
   expiresAt: number;
   /** Whether the holder has renewed once, proving it received the grant. */
   claimed: boolean;
-  readonly grantedAt: number;
 }
 
 export interface Waiter {
@@ -111,6 +110,8 @@ export class LockCore {
   private readonly finishedIds: Set<string>;
   private readonly rejected: Map<string, number>;
   private handoffEstimate: number;
+  /** When the last grant was made, while the resource has not been idle since (not carried across continue-as-new). */
+  private lastGrantAt: number | undefined;
   private readonly forcedReleases: ForcedRelease[];
   /** Answers for workflow requesters, taken by the shell after every event (so a snapshot never needs them). */
   private notifications: Notification[] = [];
@@ -188,7 +189,7 @@ export class LockCore {
   release(requestId: string, token: number, now: number): void {
     const holder = this.holders.get(requestId);
     if (holder?.token !== token) return;
-    this.drop(holder, now);
+    this.drop(holder);
     this.grant(now);
   }
 
@@ -201,7 +202,7 @@ export class LockCore {
     if (!holder) return false;
     this.forcedReleases.push({ token, reason, at: now });
     if (this.forcedReleases.length > FORCED_RELEASE_MEMORY) this.forcedReleases.shift();
-    this.drop(holder, now);
+    this.drop(holder);
     this.grant(now);
     return true;
   }
@@ -210,7 +211,7 @@ export class LockCore {
   withdraw(requestId: string, now: number): void {
     const holder = this.holders.get(requestId);
     if (holder) {
-      this.drop(holder, now);
+      this.drop(holder);
     } else if (this.waiterIds.delete(requestId)) {
       this.waiters = this.waiters.filter((waiter) => waiter.requestId !== requestId);
       this.finish(requestId);
@@ -233,21 +234,26 @@ export class LockCore {
   /** Drops holders whose lease ran out at `now` and grants their slots. */
   expire(now: number): void {
     for (const holder of [...this.holders.values()]) {
-      if (holder.expiresAt <= now) this.drop(holder, now);
+      if (holder.expiresAt <= now) this.drop(holder);
     }
     this.grant(now);
   }
 
-  private drop(holder: Holder, now: number): void {
+  private drop(holder: Holder): void {
     this.holders.delete(holder.requestId);
     this.finish(holder.requestId);
-    // A moving average of hold times tells far-back waiters how often to look at their position.
-    const held = now - holder.grantedAt;
-    this.handoffEstimate = this.handoffEstimate === 0 ? held : 0.8 * this.handoffEstimate + 0.2 * held;
   }
 
   private grant(now: number): void {
     while (this.holders.size < this.limit && this.waiters.length > 0) {
+      // A moving average of the time between grants tells far-back waiters how soon their turn comes, so how often to
+      // look at their position. Time between grants, not hold times: a waiter that learns of its grant late holds it
+      // longer, and estimates from hold times would make the others poll ever more slowly.
+      if (this.lastGrantAt !== undefined) {
+        const interval = now - this.lastGrantAt;
+        this.handoffEstimate = this.handoffEstimate === 0 ? interval : 0.8 * this.handoffEstimate + 0.2 * interval;
+      }
+      this.lastGrantAt = now;
       const waiter = this.waiters.shift()!;
       this.waiterIds.delete(waiter.requestId);
       const holder: Holder = {
@@ -256,7 +262,6 @@ export class LockCore {
         ttl: waiter.ttl,
         expiresAt: now + Math.min(waiter.ttl, this.options.claimWindow),
         claimed: false,
-        grantedAt: now,
       };
       this.holders.set(waiter.requestId, holder);
       if (waiter.notify) {
@@ -270,6 +275,8 @@ export class LockCore {
         this.notifications.push({ requestId: waiter.requestId, notify: waiter.notify, answer });
       }
     }
+    // Time spent idle is not time between hand-offs.
+    if (this.isIdle()) this.lastGrantAt = undefined;
   }
 
   /** The answers owed to workflow requesters since the last call, oldest first: grants and rejections. */

@@ -29,7 +29,7 @@ export const lockTimings = {
   /** An idle resource's workflow waits this long for a new request before it completes. */
   linger: 2_000,
   /** Only this many waiters at the head of the queue may block in an update; the rest poll a query. */
-  headSlots: 4,
+  headSlots: 6,
 } as const;
 
 /** Finished request IDs remembered to ignore duplicates. */

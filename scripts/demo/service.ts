@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import { createCoordinator, type Coordinator } from '../../lib/index.js';
+import { createCoordinator, retryInterceptors, type Coordinator } from '../../lib/index.js';
 import { FREEZE, STALE_TTL, type ServiceConfig, type ServiceEvent, type ServiceTask } from './protocol.js';
 import { openResource, type SharedResource } from './resource.js';
 
@@ -58,7 +58,7 @@ async function perform(task: ServiceTask, { withLock, acquire }: Coordinator, re
 }
 
 const config = JSON.parse(process.env['DEMO_SERVICE'] ?? '') as ServiceConfig;
-const connection = await Connection.connect({ address: config.address });
+const connection = await Connection.connect({ address: config.address, interceptors: retryInterceptors() });
 const coordinator = createCoordinator({
   client: new Client({ connection, namespace: config.namespace }),
   taskQueue: config.taskQueue,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { retryInterceptors } from '../../lib/rpc.js';
 import { createWorker, type CreateWorkerOptions } from '../../lib/worker.js';
 
 export interface TestEnv {
@@ -57,7 +58,7 @@ export async function startTestEnv(name: string, options: TestEnvOptions = {}): 
   const { server = serverAddress(), ...workerOptions } = options;
   const { address, namespace } = server;
   const taskQueue = `${name}-${randomUUID().slice(0, 8)}`;
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, interceptors: retryInterceptors() });
   const client = new Client({ connection, namespace });
   const nativeConnection = await NativeConnection.connect({ address });
   const bundle = workflowBundle();

@@ -1,6 +1,6 @@
 // What the client-side child processes share: a Temporal client and the coordinator settings from the environment.
 import { Client, Connection } from '@temporalio/client';
-import { createCoordinator, type Coordinator } from '../../../lib/index.js';
+import { createCoordinator, retryInterceptors, type Coordinator } from '../../../lib/index.js';
 
 export function requiredEnv(name: string): string {
   const value = process.env[name];
@@ -11,7 +11,7 @@ export function requiredEnv(name: string): string {
 export async function connect(): Promise<{ coordinator: () => Coordinator; close: () => Promise<void> }> {
   const address = requiredEnv('TEMPORAL_ADDRESS');
   const taskQueue = requiredEnv('TASK_QUEUE');
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, interceptors: retryInterceptors() });
   const client = new Client({ connection, namespace: process.env['TEMPORAL_NAMESPACE'] ?? 'default' });
   return {
     // One coordinator per contender: nothing is shared between them but the connection, as between processes.
