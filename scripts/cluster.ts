@@ -175,8 +175,10 @@ function nodeConfig(node: Node): unknown {
       visibilityStore: 'postgres-visibility',
       numHistoryShards: 4,
       datastores: {
-        'postgres-default': datastore(DATABASES.temporal, 20),
-        'postgres-visibility': datastore(DATABASES.visibility, 4),
+        // Per service: a node runs four services, each with its own pools, so a node can hold 4 x (6 + 2) = 32
+        // connections and the cluster 64 of PostgreSQL's default 100, leaving room for the tests' own clients.
+        'postgres-default': datastore(DATABASES.temporal, 6),
+        'postgres-visibility': datastore(DATABASES.visibility, 2),
       },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
