@@ -19,6 +19,8 @@ interface Span {
 const spans = new Map<string, Span[]>();
 const attempts = new Map<string, number>();
 const arrived = new Set<string>();
+/** Gates the tests open to let `held` jobs finish: their timing never depends on how fast the server is. */
+const opened = new Set<string>();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function spansOf(key: string): Span[] {
@@ -47,6 +49,23 @@ const jobs = {
     const count = attempt(key, id);
     if (count <= failures) throw new Error(`${id} failed attempt ${count}`);
     return jobs.record(key, id, 10);
+  },
+  /** Runs, logging its span under `key`, until `quorum` jobs of `key` run at once (or for 5 s at most). */
+  async crowd(key: string, id: string, quorum: number) {
+    const span: Span = { id, start: performance.now(), end: Number.NaN };
+    const list = spansOf(key);
+    list.push(span);
+    while (list.filter((other) => Number.isNaN(other.end)).length < quorum) {
+      if (performance.now() - span.start > 5_000) break;
+      await sleep(10);
+    }
+    span.end = performance.now();
+    return id;
+  },
+  /** Runs until the test opens `gate` (or for 60 s at most). */
+  async held(gate: string) {
+    const started = performance.now();
+    while (!opened.has(gate) && performance.now() - started < 60_000) await sleep(10);
   },
   /** Waits (up to 15 s) until `other` has arrived too: both return true only if they ran at the same time. */
   async rendezvous(me: string, other: string) {
@@ -150,9 +169,10 @@ test('concurrency runs up to that many jobs of a key at once, started in order',
   const key = env.id('concurrency');
   const ids = Array.from({ length: 9 }, (_, i) => `job-${i}`);
   const handles = [];
-  for (const id of ids) handles.push(await enqueue(key, 'record', [key, id, 500], { concurrency: 3 }));
+  // Each job runs until three of them run at once, so reaching the limit is shown however slow the server is.
+  for (const id of ids) handles.push(await enqueue(key, 'crowd', [key, id, 3], { concurrency: 3 }));
   // While busy, a different concurrency is ignored: the queue keeps running three at a time.
-  handles.push(await enqueue(key, 'record', [key, 'late', 500], { concurrency: 9 }));
+  handles.push(await enqueue(key, 'crowd', [key, 'late', 3], { concurrency: 9 }));
   await Promise.all(handles.map((job) => job.result()));
   // The workflow starts them in order; workers may pick up jobs started together in any order, so read the order
   // from the history.
@@ -392,7 +412,8 @@ test('pausing an idle key keeps its workflow until resumed', async (t) => {
 test('queueStatus reports pending, running and processed jobs', async (t) => {
   const { enqueue, queueStatus } = coordinator();
   const key = env.id('status');
-  const first = await enqueue(key, 'record', [key, 'first', 1_500], { jobId: 'first' });
+  const gate = `${key}/first`;
+  const first = await enqueue(key, 'held', [gate], { jobId: 'first' });
   const second = await enqueue(key, 'record', [key, 'second', 5], { jobId: 'second' });
   while ((await first.status()).state !== 'running') await sleep(20);
   t.deepEqual(await queueStatus(key), {
@@ -407,6 +428,7 @@ test('queueStatus reports pending, running and processed jobs', async (t) => {
   });
   t.deepEqual(await second.status(), { state: 'pending', position: 0 });
   t.deepEqual(await first.status(), { state: 'running' });
+  opened.add(gate);
   await second.result();
   t.like(await queueStatus(key), { active: true, pending: 0, running: [], processed: 2 });
 });
