@@ -77,15 +77,15 @@ const PER_WORKFLOW_METHODS = new Set(
   ),
 );
 const RESOURCE_EXHAUSTED = 8;
-/** Refused queries are retried after 10 ms, growing to at most this, for up to 60 attempts (about 10 s). */
-const MAX_QUERY_RETRY_DELAY = 200;
+/** Calls refused by a busy workflow are retried after about 10 ms, growing to at most this, up to 60 attempts. */
+const MAX_BUSY_RETRY_DELAY = 200;
 
 /**
  * gRPC interceptors for a `Connection` used by coordination clients: the Temporal SDK's default retries, except for a
- * query turned away with RESOURCE_EXHAUSTED. A server buffers one query per workflow that has a task in flight
- * (`history.MaxBufferedQueryCount`), and a busy lock workflow nearly always has one, so waiters' position polls are
- * often turned away; the buffer frees within one workflow task, so they are retried after milliseconds rather than
- * the SDK's one second and more.
+ * query or update of one workflow turned away with RESOURCE_EXHAUSTED. A server buffers one query per workflow that
+ * has a task in flight (`history.MaxBufferedQueryCount`) and admits 10 in-flight updates, and a busy lock workflow
+ * nearly always has a task in flight, so waiters' position polls are often turned away; the buffer frees within one
+ * workflow task, so they are retried after milliseconds rather than the SDK's one second and more.
  */
 export function retryInterceptors(): ReturnType<typeof makeGrpcRetryInterceptor>[] {
   const defaults = defaultGrpcRetryOptions();
@@ -93,7 +93,7 @@ export function retryInterceptors(): ReturnType<typeof makeGrpcRetryInterceptor>
   const perWorkflow = makeGrpcRetryInterceptor({
     delayFunction: (attempt, status) =>
       status.code === RESOURCE_EXHAUSTED
-        ? Math.min(MAX_QUERY_RETRY_DELAY, 10 * 1.5 ** attempt) * (0.5 + Math.random())
+        ? Math.min(MAX_BUSY_RETRY_DELAY, 10 * 1.5 ** attempt) * (0.5 + Math.random())
         : defaults.delayFunction(attempt, status),
     retryableDecider: (attempt, status) =>
       status.code === RESOURCE_EXHAUSTED ? attempt < 60 : defaults.retryableDecider(attempt, status),

@@ -35,14 +35,22 @@ function attempt(key: string, id: string): number {
   return count;
 }
 
+/** Runs `body`, logging its span under `key`; `body` gets the key's spans and its own. */
+async function logSpan(key: string, id: string, body: (list: Span[], span: Span) => Promise<void>): Promise<string> {
+  const span: Span = { id, start: performance.now(), end: Number.NaN };
+  const list = spansOf(key);
+  list.push(span);
+  await body(list, span);
+  span.end = performance.now();
+  return id;
+}
+
 const jobs = {
   /** Runs for `ms`, logging its span under `key`. */
-  async record(key: string, id: string, ms: number) {
-    const span: Span = { id, start: performance.now(), end: Number.NaN };
-    spansOf(key).push(span);
-    await sleep(ms);
-    span.end = performance.now();
-    return id;
+  record(key: string, id: string, ms: number) {
+    return logSpan(key, id, async () => {
+      await sleep(ms);
+    });
   },
   /** Fails its first `failures` attempts, then logs its span like `record`. */
   async flaky(key: string, id: string, failures: number) {
@@ -51,16 +59,13 @@ const jobs = {
     return jobs.record(key, id, 10);
   },
   /** Runs, logging its span under `key`, until `quorum` jobs of `key` run at once (or for 5 s at most). */
-  async crowd(key: string, id: string, quorum: number) {
-    const span: Span = { id, start: performance.now(), end: Number.NaN };
-    const list = spansOf(key);
-    list.push(span);
-    while (list.filter((other) => Number.isNaN(other.end)).length < quorum) {
-      if (performance.now() - span.start > 5_000) break;
-      await sleep(10);
-    }
-    span.end = performance.now();
-    return id;
+  crowd(key: string, id: string, quorum: number) {
+    return logSpan(key, id, async (list, span) => {
+      while (list.filter((other) => Number.isNaN(other.end)).length < quorum) {
+        if (performance.now() - span.start > 5_000) break;
+        await sleep(10);
+      }
+    });
   },
   /** Runs until the test opens `gate` (or for 60 s at most). */
   async held(gate: string) {

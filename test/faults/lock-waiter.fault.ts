@@ -25,7 +25,6 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   const DEAD = 2;
   const { acquire, lockStatus } = createCoordinator({ client: suite.env.client, taskQueue: suite.env.taskQueue });
   const resource = `dead-waiter-${randomUUID()}`;
-  const untilWaiting = (count: number) => untilWaitingFor(lockStatus, resource, count);
 
   const first = await acquire(resource);
   t.true(await suite.fence.write(resource, first.token, 'first', 'enter'));
@@ -38,10 +37,10 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
     });
     suite.children.push(waiter);
     dead.push(waiter);
-    await untilWaiting(i + 1);
+    await untilWaitingFor(lockStatus, resource, i + 1);
   }
   const last = acquire(resource);
-  await untilWaiting(DEAD + 1);
+  await untilWaitingFor(lockStatus, resource, DEAD + 1);
   await Promise.all(dead.map((waiter) => waiter.kill('SIGKILL')));
 
   // Watch the holder change hands: each dead waiter's grant, then the live waiter's.
