@@ -401,11 +401,15 @@ export async function kill(name: string): Promise<void> {
   log(`killed ${name} (pid ${pid})`);
 }
 
-/** Runs `npm test` with `files` (the lock and queue suites by default) against the cluster. */
+/**
+ * Runs `npm test` with `files` (the lock and queue suites by default) against the cluster, one test at a time: on 2
+ * cores the cluster's PostgreSQL transactions are the bottleneck, and the 1,000-waiter test alone keeps one shard
+ * busy for 10 to 20 s, long enough for a concurrent test's renewals to miss the 5 s claim window.
+ */
 async function test(files: string[]): Promise<number> {
   await start();
   const suites = files.length > 0 ? files : ['test/lock.test.ts', 'test/queue.test.ts'];
-  const child = spawn('npm', ['test', '--', ...suites], {
+  const child = spawn('npm', ['test', '--', '--serial', '--concurrency', '1', ...suites], {
     stdio: 'inherit',
     env: { ...process.env, TEMPORAL_ADDRESS: nodes[0]!.frontend, TEMPORAL_NAMESPACE: NAMESPACE },
   });
