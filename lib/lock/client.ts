@@ -13,7 +13,7 @@ import {
   withdrawSignal,
 } from '../workflows/definitions.js';
 import type { ForcedRelease, RequestState } from '../workflows/lock-core.js';
-import { lockTimings, lockWorkflow } from '../workflows/lock-workflow.js';
+import { headSlots, lockWorkflow } from '../workflows/lock-workflow.js';
 import { ClientLease, type Lease } from './lease.js';
 import { StateBatcher } from './state-batcher.js';
 import type { AcquireOptions, LockOptions } from './options.js';
@@ -110,8 +110,8 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
  * Far-back waiters look again after about a quarter of the time the queue ahead of them should take, with jitter:
  * hand-off times vary widely, and a waiter that reaches the head while it polls holds everyone up until it looks.
  */
-function pollDelay(position: number, handoffEstimate: number): number {
-  const ahead = position - lockTimings.headSlots + 1;
+function pollDelay(position: number, handoffEstimate: number, slots: number): number {
+  const ahead = position - slots + 1;
   const estimate = (ahead * Math.max(handoffEstimate, 5)) / 4;
   return Math.min(MAX_POLL, Math.max(MIN_POLL, estimate)) * (0.75 + Math.random() / 2);
 }
@@ -144,10 +144,11 @@ export function createLockApi(context: Context): LockApi {
   async function awaitGrant(
     handle: WorkflowHandle,
     requestId: string,
+    slots: number,
     signal: AbortSignal,
   ): Promise<RequestState | undefined> {
     const open = blockingWaits.get(handle.workflowId) ?? 0;
-    if (open >= lockTimings.headSlots) return undefined;
+    if (open >= slots) return undefined;
     blockingWaits.set(handle.workflowId, open + 1);
     try {
       // A signal of its own per call: the SDK adds an abort listener to the signal it is given and never removes it.
@@ -197,6 +198,7 @@ export function createLockApi(context: Context): LockApi {
     const waitTimeout =
       options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout);
     const limit = options.limit === undefined ? 1 : positiveInteger('limit', options.limit);
+    const slots = headSlots(limit);
     options.signal?.throwIfAborted();
 
     const workflowId = prefix + resourceId;
@@ -226,19 +228,22 @@ export function createLockApi(context: Context): LockApi {
     try {
       await request();
       accepted = true;
-      // Straight to the blocking wait only when this process knows of no other waiter here, which is the uncontended
-      // case; behind other waiters, their updates would be turned away by the validator and only cost in-flight slots.
-      for (let blocking = !blockingWaits.has(workflowId) && !batchers.has(workflowId); ;) {
+      // The first look is a query, never a blocking update: a query is answered after the task that handles the
+      // signal, costs no history and is never counted against the workflow's 10 updates in flight. An update the
+      // server turns away at that limit makes it drop the workflow's cached state, which aborts every other update
+      // waiting on it and the workflow task in flight (Temporal 1.29): a guess that this waiter is near the head must
+      // never be what tips it over.
+      for (let blocking = false; ;) {
         wait.signal.throwIfAborted();
         const state: RequestState =
-          (blocking ? await awaitGrant(handle, requestId, wait.signal) : undefined) ??
+          (blocking ? await awaitGrant(handle, requestId, slots, wait.signal) : undefined) ??
           (await retryTransient('requestState', () => queryState(handle, requestId), { signal: wait.signal, budget }));
         switch (state.state) {
           case 'rejected':
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
           case 'waiting':
-            blocking = state.position < lockTimings.headSlots;
-            if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate), wait.signal);
+            blocking = state.position < slots;
+            if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate, slots), wait.signal);
             break;
           case 'granted': {
             const lease = await ClientLease.fromGrant(
@@ -256,7 +261,7 @@ export function createLockApi(context: Context): LockApi {
             // is gone: ask again, as a new request at the back of the queue.
             requestId = randomUUID();
             await request();
-            blocking = true;
+            blocking = false;
             break;
         }
       }

@@ -294,6 +294,11 @@ export class LockCore {
     return next;
   }
 
+  /** How many holders the resource admits at once (1 for a lock). */
+  slotLimit(): number {
+    return this.limit;
+  }
+
   isIdle(): boolean {
     return this.holders.size === 0 && this.waiters.length === 0;
   }

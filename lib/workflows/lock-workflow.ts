@@ -28,9 +28,19 @@ export const lockTimings = {
   claimWindow: 5_000,
   /** An idle resource's workflow waits this long for a new request before it completes. */
   linger: 2_000,
-  /** Only this many waiters at the head of the queue may block in an update; the rest poll a query. */
-  headSlots: 6,
 } as const;
+
+/** At most this many blocking waits and renewals at once: short of the server's 10 updates in flight per workflow. */
+const MAX_UPDATES_IN_FLIGHT = 8;
+
+/**
+ * How many waiters at the head of the queue of a resource with `limit` slots may block in an update; the rest poll a
+ * query. With the holders' renewals they stay under the server's 10 updates in flight per workflow, with room to
+ * spare: an update turned away at that limit makes the server drop the workflow's cached state (see the client).
+ */
+export function headSlots(limit: number): number {
+  return Math.max(1, Math.min(6, MAX_UPDATES_IN_FLIGHT - limit));
+}
 
 /** Finished request IDs remembered to ignore duplicates. */
 const DEDUP_WINDOW = 2_000;
@@ -154,7 +164,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       validator: (requestId) => {
         const state = core.requestState(requestId, Date.now());
         if (state.state === 'unknown') throw new Error(`Unknown request ${requestId}`);
-        if (state.state === 'waiting' && state.position >= lockTimings.headSlots) {
+        if (state.state === 'waiting' && state.position >= headSlots(core.slotLimit())) {
           throw new Error(`Request ${requestId} is at position ${state.position}; poll its state instead`);
         }
         refuseIfBusy(state);
