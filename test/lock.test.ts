@@ -1,10 +1,11 @@
 import test from 'ava';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, makeGrpcRetryInterceptor } from '@temporalio/client';
 import {
   createCoordinator,
   LeaseLostError,
   LimitMismatchError,
   LockTimeoutError,
+  retryInterceptors,
   ServerUnavailableError,
   type Lease,
 } from '../lib/index.js';
@@ -116,6 +117,51 @@ test('a semaphore admits at most limit holders at once', async (t) => {
     ),
   );
   t.is(most, 3);
+});
+
+test('contenders in many processes never meet the server limit of 10 updates in flight per workflow', async (t) => {
+  // An update turned away at that limit makes the server drop the workflow's cached state and abort every other
+  // update waiting on it; each attempt's status is recorded below the retries, which would hide both.
+  const failures: number[] = [];
+  const interceptors = [
+    ...retryInterceptors(),
+    (...[options, nextCall]: Parameters<ReturnType<typeof makeGrpcRetryInterceptor>>) => {
+      const update = options.method_definition.path.endsWith('/UpdateWorkflowExecution');
+      return makeGrpcRetryInterceptor({
+        retryableDecider: (_attempt, status) => {
+          if (update && status.code !== 0) failures.push(status.code);
+          return false;
+        },
+        delayFunction: () => 0,
+      })(options, nextCall);
+    },
+  ];
+  // A connection and coordinator per contender, as separate processes have: each process caps only its own waits.
+  const connections = await Promise.all(
+    Array.from({ length: 16 }, () => Connection.connect({ address: env.address, interceptors })),
+  );
+  const id = env.id('in-flight');
+  let inside = 0;
+  let most = 0;
+  try {
+    await Promise.all(
+      connections.map(async (connection) => {
+        const client = new Client({ connection, namespace: env.namespace });
+        const { withSemaphore } = createCoordinator({ client, taskQueue: env.taskQueue });
+        for (let i = 0; i < 5; i++) {
+          await withSemaphore(id, 4, async () => {
+            most = Math.max(most, ++inside);
+            await sleep(20);
+            inside--;
+          });
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(connections.map((connection) => connection.close()));
+  }
+  t.true(most <= 4);
+  t.deepEqual(failures, [], 'gRPC status codes of update calls: 8 is the in-flight limit, 14 an aborted update');
 });
 
 test('a request whose limit disagrees with the running semaphore is rejected', async (t) => {
