@@ -107,12 +107,12 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Far-back waiters look again after about a quarter of the time the queue ahead of them should take, with jitter:
- * hand-off times vary widely, and a waiter that reaches the head while it polls holds everyone up until it looks.
+ * Far-back waiters look again after about half the time the queue ahead of them should take, with jitter. A waiter
+ * that reaches the head while it polls holds everyone up until it looks; but a busy workflow answers about one query
+ * per workflow task (the server buffers one), and every extra poll makes all the others' answers slower.
  */
-function pollDelay(position: number, handoffEstimate: number, slots: number): number {
-  const ahead = position - slots + 1;
-  const estimate = (ahead * Math.max(handoffEstimate, 5)) / 4;
+function pollDelay(position: number, handoffEstimate: number): number {
+  const estimate = (position * Math.max(handoffEstimate, 5)) / 2;
   return Math.min(MAX_POLL, Math.max(MIN_POLL, estimate)) * (0.75 + Math.random() / 2);
 }
 
@@ -243,7 +243,7 @@ export function createLockApi(context: Context): LockApi {
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
           case 'waiting':
             blocking = state.position < slots;
-            if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate, slots), wait.signal);
+            if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate), wait.signal);
             break;
           case 'granted': {
             const lease = await ClientLease.fromGrant(

@@ -39,7 +39,7 @@ const MAX_UPDATES_IN_FLIGHT = 8;
  * spare: an update turned away at that limit makes the server drop the workflow's cached state (see the client).
  */
 export function headSlots(limit: number): number {
-  return Math.max(1, Math.min(6, MAX_UPDATES_IN_FLIGHT - limit));
+  return Math.max(1, MAX_UPDATES_IN_FLIGHT - limit);
 }
 
 /** Finished request IDs remembered to ignore duplicates. */
