@@ -173,6 +173,17 @@ test('a request whose limit disagrees with the running semaphore is rejected', a
   await lease.release();
 });
 
+test('waitTimeout ends the wait on time when no worker answers for the lock', async (t) => {
+  const { acquire } = createCoordinator({ client: env.client, taskQueue: `unserved-${env.taskQueue}` });
+  const id = env.id('unserved');
+  const started = performance.now();
+  await t.throwsAsync(acquire(id, { waitTimeout: '500ms' }), { instanceOf: LockTimeoutError });
+  const took = performance.now() - started;
+  // The withdrawal that follows is a signal, which needs no worker; the wait itself ends at 500 ms.
+  t.true(took < 3_000, `gave up after ${took} ms`);
+  await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id).terminate('test done');
+});
+
 test('waitTimeout ends the wait with LockTimeoutError and the request is never granted later', async (t) => {
   const { acquire, lockStatus } = coordinator();
   const id = env.id('timeout');

@@ -182,13 +182,13 @@ export function createLockApi(context: Context): LockApi {
   }
 
   const batchers = new Map<string, StateBatcher>();
-  function queryState(handle: WorkflowHandle, requestId: string): Promise<RequestState> {
+  function queryState(handle: WorkflowHandle, requestId: string, signal: AbortSignal): Promise<RequestState> {
     let batcher = batchers.get(handle.workflowId);
     if (!batcher) {
-      batcher = new StateBatcher(handle, () => batchers.delete(handle.workflowId));
+      batcher = new StateBatcher(client, handle, () => batchers.delete(handle.workflowId));
       batchers.set(handle.workflowId, batcher);
     }
-    return batcher.state(requestId);
+    return batcher.state(requestId, signal);
   }
 
   async function acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
@@ -237,7 +237,11 @@ export function createLockApi(context: Context): LockApi {
         wait.signal.throwIfAborted();
         const state: RequestState =
           (blocking ? await awaitGrant(handle, requestId, slots, wait.signal) : undefined) ??
-          (await retryTransient('requestState', () => queryState(handle, requestId), { signal: wait.signal, budget }));
+          // The wait ends the query too (with no worker to answer, it would hang), unless other waiters share it.
+          (await retryTransient('requestState', () => queryState(handle, requestId, wait.signal), {
+            signal: wait.signal,
+            budget,
+          }));
         switch (state.state) {
           case 'rejected':
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
