@@ -279,6 +279,11 @@ export class LockCore {
     if (this.isIdle()) this.lastGrantAt = undefined;
   }
 
+  /** Whether answers are owed to workflow requesters. */
+  hasNotifications(): boolean {
+    return this.notifications.length > 0;
+  }
+
   /** The answers owed to workflow requesters since the last call, oldest first: grants and rejections. */
   takeNotifications(): Notification[] {
     const taken = this.notifications;

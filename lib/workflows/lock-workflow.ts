@@ -73,24 +73,38 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   let notifying = 0;
 
   // Updates are never accepted in a workflow task in which events (signals, timers, answers to workflow requesters)
-  // were handled. When such a task also carries new updates, the SDK (1.24) runs the events in one activation and the
-  // updates in a second one the first time, so the commands the events cause (a timer, a blocking wait's completion)
-  // come before the acceptances in history; on replay it runs them in one activation, where the acceptances come
-  // first, and fails that task with a nondeterminism error forever after: the resource wedges at the next worker
-  // restart or cache eviction. So such updates, and those that arrive while a blocking wait is due to complete, are
-  // turned away as busy (no history cost), and their clients send them again.
+  // were handled. When such a task also carries new updates, the SDK (1.24) can run the events in one activation and
+  // the updates in a second one the first time (seen on a worker that loads the workflow from its history), so the
+  // commands the events cause (a timer, a blocking wait's completion) come before the acceptances in history; on replay
+  // it runs them in one activation, where the acceptances come first, and fails that task with a nondeterminism error
+  // forever after: the resource wedges at the next worker restart or cache eviction. So such updates, and those that
+  // arrive while a blocking wait is due to complete, are turned away as busy (no history cost), and their clients send
+  // them again.
   const stillWaiting = (state: RequestState) => state.state === 'waiting';
   const grantDue = (requestId: string) => closing || !stillWaiting(core.requestState(requestId, Date.now()));
   const blockingWaits: string[] = [];
-  // The task is recognised by its history length and by its start time (workflow time): either matching is enough.
-  let eventTask = { historyLength: -1, time: -1 };
+  // Blocking waits the main loop has let return.
+  const released = new Set<string>();
+  // The task is recognised by its history length or by its start time (workflow time). The first of two activations
+  // of one task can see a history a little shorter (up to the task's scheduled event) and the previous task's time,
+  // while the next task starts at least 3 events later (completed, scheduled, started). A replayed task can see other
+  // history lengths than it did the first time, so a task that is that close but starts later than the first one seen
+  // at its history length (a new attempt of an update's task, which adds no events when refused) is a new task.
+  let eventTask = { historyLength: -Infinity, time: -1 };
   const eventHandled = () => {
     eventTask = { historyLength: workflowInfo().historyLength, time: Date.now() };
   };
-  const sameTask = () => eventTask.historyLength === workflowInfo().historyLength || eventTask.time === Date.now();
+  let firstSeen = { historyLength: -1, time: -1 };
+  const sameTask = () => {
+    const { historyLength } = workflowInfo();
+    const time = Date.now();
+    if (historyLength !== firstSeen.historyLength) firstSeen = { historyLength, time };
+    if (historyLength === eventTask.historyLength || time === eventTask.time) return true;
+    return historyLength - eventTask.historyLength < 3 && time === firstSeen.time;
+  };
   /** `state`, when given, is the requester's state, so a refused blocking wait that is granted by now needs no query. */
   const refuseIfBusy = (state?: RequestState) => {
-    if (sameTask() || blockingWaits.some(grantDue)) {
+    if (closing || sameTask() || blockingWaits.some(grantDue)) {
       throw ApplicationFailure.create({
         type: failureTypes.busy,
         message: 'Events were handled in this workflow task; send the update again',
@@ -106,7 +120,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     changes++;
   };
 
-  /** Signals their answers to workflow requesters; called right after every event that can grant or reject. */
+  /** Signals their answers to workflow requesters. */
   const notify = () => {
     for (const { requestId, notify: requester, answer } of core.takeNotifications()) {
       notifying++;
@@ -116,7 +130,6 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
           // The requester is gone (completed, failed, terminated): take its request back at once rather than wait
           // for its grant's claim window.
           core.withdraw(requestId, Date.now());
-          notify();
         })
         .finally(() => {
           eventHandled();
@@ -126,20 +139,18 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     }
   };
 
+  // Handlers only change state; the main loop writes every command that follows from it (see `settle`).
   setHandler(acquireSignal, (request) => {
     changed();
     core.acquire(request, Date.now());
-    notify();
   });
   setHandler(releaseSignal, ({ requestId, token }) => {
     changed();
     core.release(requestId, token, Date.now());
-    notify();
   });
   setHandler(withdrawSignal, ({ requestId }) => {
     changed();
     core.withdraw(requestId, Date.now());
-    notify();
   });
   setHandler(requestStatesQuery, (requestIds) =>
     requestIds.map((requestId) => core.requestState(requestId, Date.now())),
@@ -151,10 +162,12 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     async (requestId) => {
       updates++;
       blockingWaits.push(requestId);
+      changes++; // see the renewal
       // No timeout, so no timer: the SDK's replay of a task that accepts an update and starts a timer can fail with a
       // nondeterminism error after a worker restart, wedging the resource. The wait always ends anyway: a waiter at
-      // the head is granted, withdrawn or (if its process died) granted and expired.
-      await condition(() => grantDue(requestId));
+      // the head is granted, withdrawn or (if its process died) granted and expired. The main loop lets it return.
+      await condition(() => released.has(requestId));
+      released.delete(requestId);
       blockingWaits.splice(blockingWaits.indexOf(requestId), 1);
       eventHandled();
       return core.requestState(requestId, Date.now());
@@ -175,6 +188,9 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     renewUpdate,
     ({ requestId, token }) => {
       updates++;
+      // Every accepted update wakes the main loop, which looks at the resource at this task's time: on replay the SDK
+      // runs the events of an earlier task that wrote no commands in this one, and the loop must decide the same.
+      changes++;
       const now = Date.now();
       const expiresAt = core.renew(requestId, token, now);
       if (expiresAt === undefined) {
@@ -200,9 +216,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     ({ token, reason }) => {
       updates++;
       changes++;
-      const released = core.forceRelease(token, reason, Date.now());
-      notify();
-      return { released };
+      return { released: core.forceRelease(token, reason, Date.now()) };
     },
     { validator: (_request) => refuseIfBusy() },
   );
@@ -232,14 +246,47 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     return changes !== seen;
   };
 
-  for (;;) {
+  /** Resolves in the SDK's next round of condition checks: after every update completion started before it is written. */
+  const nextRound = () => {
+    let firstLook = true;
+    return condition(() => {
+      if (!firstLook) return true;
+      firstLook = false;
+      return false;
+    });
+  };
+  /**
+   * Writes the commands that follow from the changes so far, always in one order: the due blocking waits complete one
+   * at a time, in the order they were accepted, then workflow requesters get their answers; timers, continue-as-new and
+   * completion follow from the loop. The SDK groups a task's jobs differently on replay than the first time (accepted
+   * updates last, refused ones not at all), so an order left to promise scheduling, such as a blocking wait's completion
+   * racing the timer its grant starts, can come out differently on replay: a nondeterminism error that fails the
+   * workflow's tasks for good and wedges the resource.
+   */
+  const settle = async () => {
+    // Completions of updates handled in this round (renewals) are written first.
+    await nextRound();
     core.expire(Date.now());
+    for (;;) {
+      const due = blockingWaits.find(grantDue);
+      if (due === undefined) break;
+      released.add(due);
+      await condition(() => !blockingWaits.includes(due));
+    }
     notify();
+  };
+
+  for (;;) {
+    await settle();
     const mustHandOver =
       workflowInfo().continueAsNewSuggested || signals >= MAX_SIGNALS_PER_RUN || updates >= MAX_UPDATES_PER_RUN;
     if (mustHandOver) {
       closing = true;
-      await condition(() => allHandlersFinished() && notifying === 0);
+      // Blocking waits return at once, so their clients re-attach to the next run; every answer lands first.
+      do {
+        await settle();
+        await condition(() => allHandlersFinished() && notifying === 0);
+      } while (core.hasNotifications());
       // Signals that arrived while handlers finished are already in `core`: nothing is lost.
       await continueAsNew<typeof lockWorkflow>({ snapshot: core.snapshot() });
     }
