@@ -1,6 +1,7 @@
 import {
   defaultGrpcRetryOptions,
   makeGrpcRetryInterceptor,
+  QueryNotRegisteredError,
   WorkflowUpdateFailedError,
   type Connection,
 } from '@temporalio/client';
@@ -24,6 +25,16 @@ function grpcCode(error: unknown): number | undefined {
 export function isTransient(error: unknown): boolean {
   const code = grpcCode(error);
   return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+const FAILED_PRECONDITION = 9;
+
+/**
+ * Whether a query failed because the workflow's task is failing (its worker cannot replay the history): the run makes
+ * no progress until it fails or is terminated, and a new run takes over.
+ */
+export function isTaskFailing(error: unknown): boolean {
+  return error instanceof QueryNotRegisteredError || grpcCode(error) === FAILED_PRECONDITION;
 }
 
 /** Whether a lock workflow turned an update away for now (its task handled events): send it again. */

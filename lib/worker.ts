@@ -36,6 +36,18 @@ function resolveWorkflowsPath(): string {
 /** Path of the workflow module to give a Temporal `Worker` (`workflowsPath`) that hosts the coordination workflows. */
 export const workflowsPath: string = resolveWorkflowsPath();
 
+/**
+ * Give this to your own `Worker` (`workflowFailureErrorTypes`) if you host the coordination workflows yourself. A lock
+ * workflow whose history cannot be replayed (a nondeterminism error, which the Temporal SDK has been seen to cause
+ * after a worker dies mid-task) then fails, and the resource's next request starts a new run: its holders lose their
+ * leases, its waiters queue again. Otherwise the workflow's tasks fail for good and the resource is wedged until an
+ * operator terminates the workflow. Queue workflows keep the default: their pending jobs must never be dropped.
+ */
+export const workflowFailureErrorTypes: NonNullable<WorkerOptions['workflowFailureErrorTypes']> = {
+  '*': [],
+  lockWorkflow: ['NondeterminismError'],
+};
+
 export interface CreateWorkerOptions extends Partial<Omit<WorkerOptions, 'connection' | 'namespace' | 'taskQueue'>> {
   /**
    * Connection to the Temporal server.
@@ -75,6 +87,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<W
   return Worker.create({
     ...(workerOptions.workflowBundle ? {} : { workflowsPath }),
     ...workerOptions,
+    workflowFailureErrorTypes: { ...workflowFailureErrorTypes, ...workerOptions.workflowFailureErrorTypes },
     activities: { ...createActivities(jobs), ...workerOptions.activities },
     connection: resolvedConnection,
     namespace: resolvedNamespace ?? 'default',

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { checkKnownOptions, optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
-import { isBusy, isTransient, retryTransient } from '../rpc.js';
+import { isBusy, isTaskFailing, isTransient, retryTransient } from '../rpc.js';
 import {
   acquireSignal,
   awaitGrantUpdate,
@@ -32,6 +32,16 @@ const MIN_POLL = 20;
 /** About how long a waiter near the head waits before it blocks again after its blocking wait was turned away as busy. */
 const BUSY_RETRY = 10;
 const MAX_POLL = 2_000;
+/** While a process has waiters on a resource, it checks this often that the resource's workflow still makes progress. */
+const STUCK_CHECK = 10_000;
+/**
+ * A run whose workflow task failed this many times with no success in between is stuck for good, and is terminated:
+ * as one task's attempts (the server records only the first failure), or as failures of new tasks (new events reset
+ * the attempt count, and each new task's failure is recorded).
+ */
+const STUCK_FAILURES = 3;
+/** How many of a run's latest events are read to count its failed workflow tasks. */
+const STUCK_LOOKBACK = 200;
 
 export interface LockStatusResult {
   readonly resourceId: string;
@@ -181,11 +191,66 @@ export function createLockApi(context: Context): LockApi {
     }
   }
 
+  // Request states are read from running workflows only (see StateBatcher).
+  const openRuns = new WorkflowClient({
+    connection: client.connection,
+    namespace: client.options.namespace,
+    dataConverter: client.options.dataConverter,
+    identity: client.options.identity,
+    interceptors: client.options.interceptors.workflow,
+    queryRejectCondition: 'NOT_OPEN',
+  });
+  /**
+   * A run whose workflow task fails again and again makes no progress and never will: its worker cannot replay its
+   * history (a nondeterminism error a worker not set up with `workflowFailureErrorTypes` retries forever, or a
+   * completion the server refuses, which the Temporal SDK 1.24 has been seen to send after a worker died mid-task).
+   * Waiters terminate such a run, as an operator would; the next request starts a new run. One check per resource
+   * and process, only while the process has waiters there.
+   */
+  const watchdogs = new Map<string, { waiters: number; readonly timer: NodeJS.Timeout }>();
+  async function terminateIfStuck(workflowId: string): Promise<void> {
+    const { status, runId, raw } = await client.workflow.getHandle(workflowId).describe();
+    if (status.name !== 'RUNNING') return;
+    let failures = (raw.pendingWorkflowTask?.attempt ?? 1) - 1;
+    if (failures < STUCK_FAILURES) {
+      const { history } = await client.workflowService.getWorkflowExecutionHistoryReverse({
+        namespace: client.options.namespace,
+        execution: { workflowId, runId },
+        maximumPageSize: STUCK_LOOKBACK,
+      });
+      failures = 0;
+      for (const event of history?.events ?? []) {
+        if (event.workflowTaskCompletedEventAttributes) break;
+        if (event.workflowTaskFailedEventAttributes) failures++;
+      }
+    }
+    if (failures < STUCK_FAILURES) return;
+    // That run only: a new one may have started since.
+    await client.workflow
+      .getHandle(workflowId, runId)
+      .terminate(`temporal-coordination: ${failures} workflow tasks failed in a row; a new run takes over`);
+  }
+  function watch(workflowId: string): () => void {
+    let watchdog = watchdogs.get(workflowId);
+    if (!watchdog) {
+      const timer = setInterval(() => void terminateIfStuck(workflowId).catch(() => {}), STUCK_CHECK);
+      timer.unref();
+      watchdog = { waiters: 0, timer };
+      watchdogs.set(workflowId, watchdog);
+    }
+    watchdog.waiters++;
+    return () => {
+      if (--watchdog.waiters > 0) return;
+      clearInterval(watchdog.timer);
+      watchdogs.delete(workflowId);
+    };
+  }
+
   const batchers = new Map<string, StateBatcher>();
   function queryState(handle: WorkflowHandle, requestId: string, signal: AbortSignal): Promise<RequestState> {
     let batcher = batchers.get(handle.workflowId);
     if (!batcher) {
-      batcher = new StateBatcher(client, handle, () => batchers.delete(handle.workflowId));
+      batcher = new StateBatcher(openRuns, handle.workflowId, () => batchers.delete(handle.workflowId));
       batchers.set(handle.workflowId, batcher);
     }
     return batcher.state(requestId, signal);
@@ -225,6 +290,7 @@ export function createLockApi(context: Context): LockApi {
         },
       );
     let accepted = false;
+    const unwatch = watch(workflowId);
     try {
       await request();
       accepted = true;
@@ -233,6 +299,9 @@ export function createLockApi(context: Context): LockApi {
       // server turns away at that limit makes it drop the workflow's cached state, which aborts every other update
       // waiting on it and the workflow task in flight (Temporal 1.29): a guess that this waiter is near the head must
       // never be what tips it over.
+      // Requests asked again in a row: a run that cannot make progress (its tasks fail) keeps answering from its last
+      // state, and a waiter must not flood it with new requests.
+      let askedAgain = 0;
       for (let blocking = false; ;) {
         wait.signal.throwIfAborted();
         const state: RequestState =
@@ -241,11 +310,15 @@ export function createLockApi(context: Context): LockApi {
           (await retryTransient('requestState', () => queryState(handle, requestId, wait.signal), {
             signal: wait.signal,
             budget,
+            // A run whose tasks fail answers no query until it fails (workflowFailureErrorTypes) or is terminated
+            // (see watch): then the request is unknown and a new run takes it.
+            retryIf: (error) => isTransient(error) || isTaskFailing(error),
           }));
         switch (state.state) {
           case 'rejected':
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
           case 'waiting':
+            askedAgain = 0;
             blocking = state.position < slots;
             if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate), wait.signal);
             break;
@@ -262,7 +335,8 @@ export function createLockApi(context: Context): LockApi {
           // falls through
           case 'unknown':
             // The grant lapsed before it was claimed (this process was too slow), or the run that had the request
-            // is gone: ask again, as a new request at the back of the queue.
+            // is gone: ask again, as a new request at the back of the queue; again and again, more and more slowly.
+            if (askedAgain++ > 0) await delay(Math.min(MAX_POLL, MIN_POLL * 2 ** askedAgain), wait.signal);
             requestId = randomUUID();
             await request();
             blocking = false;
@@ -275,6 +349,7 @@ export function createLockApi(context: Context): LockApi {
       if (wait.signal.aborted && !(error instanceof ServerUnavailableError)) throw wait.signal.reason;
       throw error;
     } finally {
+      unwatch();
       wait.dispose();
     }
   }

@@ -1,4 +1,9 @@
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  QueryRejectedError,
+  WorkflowNotFoundError,
+  type WorkflowClient,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { requestStatesQuery } from '../workflows/definitions.js';
 import type { RequestState } from '../workflows/lock-core.js';
 
@@ -17,11 +22,16 @@ export class StateBatcher {
   /** The callers the query in flight answers, and how to call it off once none of them waits any more. */
   private inFlight: { readonly batch: Map<string, Pending[]>; readonly controller: AbortController } | undefined;
 
+  private readonly handle: WorkflowHandle;
+
+  /** `client` must reject queries to closed runs (`queryRejectCondition: 'NOT_OPEN'`). */
   constructor(
-    private readonly client: Client,
-    private readonly handle: WorkflowHandle,
+    private readonly client: WorkflowClient,
+    workflowId: string,
     private readonly onIdle: () => void,
-  ) {}
+  ) {
+    this.handle = client.getHandle(workflowId);
+  }
 
   /** The state of `requestId`; `signal` ends the wait (the query goes on while other callers wait for it). */
   state(requestId: string, signal: AbortSignal): Promise<RequestState> {
@@ -71,8 +81,9 @@ export class StateBatcher {
         const states = await this.client
           .withAbortSignal(controller.signal, () => this.handle.query(requestStatesQuery, requestIds))
           .catch((error: unknown) => {
-            // No workflow: none of these requests is known any more.
-            if (error instanceof WorkflowNotFoundError)
+            // No running workflow: none of these requests is known any more. A closed run (terminated, or failed by a
+            // nondeterminism error) would answer from its last state, where its waiters wait forever.
+            if (error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError)
               return requestIds.map((): RequestState => ({ state: 'unknown' }));
             throw error;
           });
