@@ -28,6 +28,12 @@ export function isTransient(error: unknown): boolean {
 }
 
 const FAILED_PRECONDITION = 9;
+const UNAVAILABLE = 14;
+
+/** Whether `error` says the server could not be reached at all (rather than answered late). */
+export function isUnreachable(error: unknown): boolean {
+  return grpcCode(error) === UNAVAILABLE;
+}
 
 /**
  * Whether a query failed because the workflow's task is failing (its worker cannot replay the history): the run makes

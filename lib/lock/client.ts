@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { checkKnownOptions, optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
-import { isBusy, isTaskFailing, isTransient, retryTransient } from '../rpc.js';
+import { isBusy, isTaskFailing, isTransient, isUnreachable, retryTransient } from '../rpc.js';
 import {
   acquireSignal,
   awaitGrantUpdate,
@@ -289,6 +289,25 @@ export function createLockApi(context: Context): LockApi {
           connection: client.connection,
         },
       );
+    /**
+     * Reads the request's state. A run whose tasks fail answers no query until it fails (workflowFailureErrorTypes) or
+     * is terminated (see watch), and one whose task is stuck on a dead worker answers after up to 30 s: without a
+     * waitTimeout, only an unreachable server ends the wait.
+     */
+    const readState = async (): Promise<RequestState> => {
+      for (;;) {
+        try {
+          return await retryTransient('requestState', () => queryState(handle, requestId, wait.signal), {
+            signal: wait.signal,
+            budget,
+            retryIf: (error) => isTransient(error) || isTaskFailing(error),
+          });
+        } catch (error) {
+          const slowRun = error instanceof ServerUnavailableError && !isUnreachable(error.cause);
+          if (waitTimeout !== undefined || !slowRun) throw error;
+        }
+      }
+    };
     let accepted = false;
     const unwatch = watch(workflowId);
     try {
@@ -307,13 +326,7 @@ export function createLockApi(context: Context): LockApi {
         const state: RequestState =
           (blocking ? await awaitGrant(handle, requestId, slots, wait.signal) : undefined) ??
           // The wait ends the query too (with no worker to answer, it would hang), unless other waiters share it.
-          (await retryTransient('requestState', () => queryState(handle, requestId, wait.signal), {
-            signal: wait.signal,
-            budget,
-            // A run whose tasks fail answers no query until it fails (workflowFailureErrorTypes) or is terminated
-            // (see watch): then the request is unknown and a new run takes it.
-            retryIf: (error) => isTransient(error) || isTaskFailing(error),
-          }));
+          (await readState());
         switch (state.state) {
           case 'rejected':
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
