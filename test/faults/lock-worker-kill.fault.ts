@@ -156,9 +156,11 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
   checkContention(t, verdict, stats, CONTENDER_PROCESSES * CONTENDERS_PER_PROCESS);
   const workflowId = lockIdPrefix(DEFAULT_ID_PREFIX) + resource;
   const failedRuns = await countRuns(workflowId, 'Failed');
+  const terminatedRuns = await countRuns(workflowId, 'Terminated');
   const unreplayable = await replayErrors(workflowId);
   t.log(
-    `${failedRuns} runs failed by a nondeterminism error and were replaced; ${unreplayable.length} histories do not ` +
+    `runs replaced: ${failedRuns} failed by a nondeterminism error, ${terminatedRuns} terminated by waiters as stuck; ` +
+      `${unreplayable.length} histories do not ` +
       `replay${unreplayable.length > 0 ? `:\n${unreplayable.join('\n')}` : ''}`,
   );
 });
