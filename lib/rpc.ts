@@ -9,9 +9,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import pRetry from 'p-retry';
 import { failureTypes, ServerUnavailableError } from './errors.js';
 
+/** The gRPC status codes this module tells apart. */
+const DEADLINE_EXCEEDED = 4;
+const RESOURCE_EXHAUSTED = 8;
+const FAILED_PRECONDITION = 9;
+const UNAVAILABLE = 14;
+
 // Errors that mean "the server could not take the call now": worth another try within the caller's budget.
-// gRPC status codes: DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
-const TRANSIENT_CODES = new Set<number>([4, 8, 14]);
+const TRANSIENT_CODES = new Set<number>([DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE]);
 
 function grpcCode(error: unknown): number | undefined {
   for (let cause = error; cause instanceof Error; cause = cause.cause) {
@@ -26,9 +31,6 @@ export function isTransient(error: unknown): boolean {
   const code = grpcCode(error);
   return code !== undefined && TRANSIENT_CODES.has(code);
 }
-
-const FAILED_PRECONDITION = 9;
-const UNAVAILABLE = 14;
 
 /** Whether `error` says the server could not be reached at all (rather than answered late). */
 export function isUnreachable(error: unknown): boolean {
@@ -93,7 +95,6 @@ const PER_WORKFLOW_METHODS = new Set(
     (method) => `/temporal.api.workflowservice.v1.WorkflowService/${method}`,
   ),
 );
-const RESOURCE_EXHAUSTED = 8;
 /** Calls refused by a busy workflow are retried after about 10 ms, growing to at most this, up to 60 attempts. */
 const MAX_BUSY_RETRY_DELAY = 200;
 

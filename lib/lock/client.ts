@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { QueryRejectedError, WorkflowClient, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { checkKnownOptions, optionalPositiveDuration, positiveDuration, positiveInteger } from '../duration.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
@@ -191,7 +191,7 @@ export function createLockApi(context: Context): LockApi {
     }
   }
 
-  // Request states are read from running workflows only (see StateBatcher).
+  // Request states and statuses are read from running workflows only (see StateBatcher).
   const openRuns = new WorkflowClient({
     connection: client.connection,
     namespace: client.options.namespace,
@@ -406,12 +406,12 @@ export function createLockApi(context: Context): LockApi {
     withLock: (resourceId, fn, options) => withSemaphore(resourceId, 1, fn, options),
     async lockStatus(resourceId) {
       checkResourceId('resourceId', resourceId, prefix);
-      const handle = client.workflow.getHandle(prefix + resourceId);
       const idle = { resourceId, running: false, limit: undefined, holders: [], waiting: 0, forcedReleases: [] };
       try {
-        const { status } = await handle.describe();
-        if (status.name !== 'RUNNING') return idle;
-        const { limit, holders, waiting, forcedReleases } = await handle.query(lockStatusQuery);
+        // A closed run is never asked (NOT_OPEN): one query, no describe first.
+        const { limit, holders, waiting, forcedReleases } = await openRuns
+          .getHandle(prefix + resourceId)
+          .query(lockStatusQuery);
         return {
           resourceId,
           running: true,
@@ -421,7 +421,7 @@ export function createLockApi(context: Context): LockApi {
           forcedReleases: forcedReleases.map((release: ForcedRelease) => ({ ...release, at: new Date(release.at) })),
         };
       } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return idle;
+        if (error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError) return idle;
         throw error;
       }
     },

@@ -22,6 +22,17 @@ const KILLS = quick ? 5 : 20;
 const CONTENDER_PROCESSES = 2;
 const CONTENDERS_PER_PROCESS = 8;
 
+/** Runs `fn` with a client of its own on the test server (the contenders' clients live in other processes). */
+async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const { address, namespace } = serverAddress();
+  const connection = await Connection.connect({ address });
+  try {
+    return await fn(new Client({ connection, namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
 /** Saves a run's history where `Worker.runReplayHistory` can replay it after the dev server is gone. */
 async function saveHistory(handle: WorkflowHandle, runId = 'latest') {
   const dir = join(tmpdir(), 'temporal-coordination-faults');
@@ -36,11 +47,9 @@ async function saveHistory(handle: WorkflowHandle, runId = 'latest') {
  * Why a lock workflow makes no progress: its failing workflow task, if any (a stuck run keeps retrying it). Saves the
  * history, so it can be replayed (`Worker.runReplayHistory`) after the dev server is gone.
  */
-async function diagnose(workflowId: string): Promise<string> {
-  const { address, namespace } = serverAddress();
-  const connection = await Connection.connect({ address });
-  try {
-    const handle = new Client({ connection, namespace }).workflow.getHandle(workflowId);
+function diagnose(workflowId: string): Promise<string> {
+  return withClient(async (client) => {
+    const handle = client.workflow.getHandle(workflowId);
     const { raw } = await handle.describe();
     const task = raw.pendingWorkflowTask;
     const { saved, history } = await saveHistory(handle);
@@ -53,9 +62,7 @@ async function diagnose(workflowId: string): Promise<string> {
       `workflow ${workflowId}: pending workflow task attempt ${task?.attempt ?? '-'}, ` +
       `last workflow task failure ${failure}; history saved to ${saved}`
     );
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /**
@@ -63,42 +70,27 @@ async function diagnose(workflowId: string): Promise<string> {
  * worker next loads it (the worker's `workflowFailureErrorTypes`), and a new run takes over: the TypeScript SDK 1.24 has
  * been seen to write such histories when a worker dies mid-task. Saves each one, so it can be studied.
  */
-async function replayErrors(workflowId: string): Promise<string[]> {
+async function replayErrors(client: Client, workflowId: string): Promise<string[]> {
   quietRuntime();
-  const { address, namespace } = serverAddress();
-  const connection = await Connection.connect({ address });
-  try {
-    const client = new Client({ connection, namespace });
-    const bundle = workflowBundle();
-    const histories = client.workflow.list({ query: `WorkflowId = '${workflowId}'` }).intoHistories();
-    const errors: string[] = [];
-    for await (const result of Worker.runReplayHistories(
-      bundle ? { workflowBundle: bundle } : { workflowsPath },
-      histories,
-    )) {
-      if (result.error) {
-        const { saved } = await saveHistory(client.workflow.getHandle(workflowId, result.runId), result.runId);
-        errors.push(`run ${result.runId}: ${result.error.message.slice(0, 300)}; history saved to ${saved}`);
-      }
+  const bundle = workflowBundle();
+  const histories = client.workflow.list({ query: `WorkflowId = '${workflowId}'` }).intoHistories();
+  const errors: string[] = [];
+  for await (const result of Worker.runReplayHistories(
+    bundle ? { workflowBundle: bundle } : { workflowsPath },
+    histories,
+  )) {
+    if (result.error) {
+      const { saved } = await saveHistory(client.workflow.getHandle(workflowId, result.runId), result.runId);
+      errors.push(`run ${result.runId}: ${result.error.message.slice(0, 300)}; history saved to ${saved}`);
     }
-    return errors;
-  } finally {
-    await connection.close();
   }
+  return errors;
 }
 
 /** How many runs of `workflowId` ended with `status`. */
-async function countRuns(workflowId: string, status: string): Promise<number> {
-  const { address, namespace } = serverAddress();
-  const connection = await Connection.connect({ address });
-  try {
-    const client = new Client({ connection, namespace });
-    return await client.workflow
-      .count(`WorkflowId = '${workflowId}' AND ExecutionStatus = '${status}'`)
-      .then((c) => c.count);
-  } finally {
-    await connection.close();
-  }
+async function countRuns(client: Client, workflowId: string, status: string): Promise<number> {
+  const { count } = await client.workflow.count(`WorkflowId = '${workflowId}' AND ExecutionStatus = '${status}'`);
+  return count;
 }
 
 test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no overlap at the fence, every waiter granted`, async (t) => {
@@ -155,9 +147,11 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
   );
   checkContention(t, verdict, stats, CONTENDER_PROCESSES * CONTENDERS_PER_PROCESS);
   const workflowId = lockIdPrefix(DEFAULT_ID_PREFIX) + resource;
-  const failedRuns = await countRuns(workflowId, 'Failed');
-  const terminatedRuns = await countRuns(workflowId, 'Terminated');
-  const unreplayable = await replayErrors(workflowId);
+  const { failedRuns, terminatedRuns, unreplayable } = await withClient(async (client) => ({
+    failedRuns: await countRuns(client, workflowId, 'Failed'),
+    terminatedRuns: await countRuns(client, workflowId, 'Terminated'),
+    unreplayable: await replayErrors(client, workflowId),
+  }));
   t.log(
     `runs replaced: ${failedRuns} failed by a nondeterminism error, ${terminatedRuns} terminated by waiters as stuck; ` +
       `${unreplayable.length} histories do not ` +
