@@ -55,6 +55,15 @@ function run(limit: number, events: Event[]) {
       }
     }
     if (status.waiting !== queued.length) throw new Error(`waiting ${status.waiting}, expected ${queued.length}`);
+    // Tickets number the waiters in queue order, and the ticket at a position is the one its waiter is told.
+    let lastTicket = -Infinity;
+    queued.forEach((id, position) => {
+      const state = core.requestState(id, now);
+      if (state.state !== 'waiting' || state.position !== position || state.ticket !== core.ticketAt(position))
+        throw new Error(`${id} is not told its place in the queue`);
+      if (!(state.ticket! > lastTicket)) throw new Error(`ticket ${state.ticket} after ${lastTicket}`);
+      lastTicket = state.ticket!;
+    });
     const signalled = notifications.map(({ requestId, notify, answer }) => {
       if (notify.workflowId !== `wf-${requestId}` || answer.state !== 'granted') throw new Error('bad notification');
       return `${requestId}:${answer.token}`;
@@ -188,6 +197,19 @@ test('the token floor only ever raises the counter', (t) => {
   core.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
   core.release('a', 500, 0);
   t.like(core.requestState('b', 0), { token: 1_000 });
+});
+
+test('tickets keep increasing across a new run, whose floor raises them like tokens', (t) => {
+  const core = new LockCore(LockCore.empty(100), options);
+  core.acquire({ requestId: 'holder', ttl: 1_000, limit: 1 }, 0);
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
+  const next = new LockCore(core.snapshot(), options);
+  next.raiseTokenFloor(1_000);
+  next.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
+  t.like(next.requestState('a', 0), { state: 'waiting', position: 0, ticket: 101 });
+  t.like(next.requestState('b', 0), { state: 'waiting', position: 1, ticket: 1_000 });
+  t.is(next.ticketAt(1), 1_000);
+  t.is(next.ticketAt(2), undefined);
 });
 
 test('a request from a workflow is answered with its grant once, when it is granted', (t) => {

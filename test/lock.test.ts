@@ -11,8 +11,8 @@ import {
 } from '../lib/index.js';
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
-import { acquireSignal, releaseSignal } from '../lib/workflows/definitions.js';
-import { lockTimings, lockWorkflow } from '../lib/workflows/lock-workflow.js';
+import { acquireSignal, releaseSignal, requestStatesQuery } from '../lib/workflows/definitions.js';
+import { BLOCKING_UP_TO_MEMO, headSlots, lockTimings, lockWorkflow } from '../lib/workflows/lock-workflow.js';
 import { aborted, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 let env: TestEnv;
@@ -98,6 +98,74 @@ test('waiters are granted in the order their requests reached the workflow', asy
   await first.release();
   await Promise.all(waiters);
   t.deepEqual(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+});
+
+test('far-back waiters learn when to block from the memo the workflow publishes, not by polling a query', async (t) => {
+  // Without the published head of the queue, the waiters past the head slots would poll their position with
+  // queries, many times each while the holder holds.
+  let queries = 0;
+  let memoReads = 0;
+  const client = new Client({
+    connection: env.client.connection,
+    namespace: env.namespace,
+    interceptors: {
+      workflow: [
+        {
+          query: (input, next) => {
+            if (input.queryType === requestStatesQuery.name) queries++;
+            return next(input);
+          },
+          describe: (input, next) => {
+            memoReads++;
+            return next(input);
+          },
+        },
+      ],
+    },
+  });
+  const { acquire } = createCoordinator({ client, taskQueue: env.taskQueue });
+  const id = env.id('far-back');
+  const first = await acquire(id);
+  const waiterCount = 3 * headSlots(1);
+  const order: number[] = [];
+  const waiters: Promise<void>[] = [];
+  for (let i = 0; i < waiterCount; i++) {
+    waiters.push(
+      acquire(id).then(async (lease) => {
+        order.push(i);
+        await lease.release();
+      }),
+    );
+    await untilWaiting(id, i + 1);
+  }
+  const queriesBeforeHold = queries;
+  await sleep(1_500);
+  const queriesWhileHeld = queries - queriesBeforeHold;
+  const { memo } = await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id).describe();
+  await first.release();
+  await Promise.all(waiters);
+  t.deepEqual(
+    order,
+    Array.from({ length: waiterCount }, (_, i) => i),
+  );
+  t.is(typeof memo?.[BLOCKING_UP_TO_MEMO], 'number');
+  t.true(memoReads > 0);
+  // About one look each when queued, none while the holder holds (a query polling waiter looks every few tens of
+  // ms), about none after (a slow describe or a failed blocking wait sends a waiter back to a query).
+  t.true(queriesWhileHeld <= 2, `${queriesWhileHeld} queries while the holder held the lock`);
+  t.true(queries <= 2 * waiterCount, `${queries} queries in all for ${waiterCount} waiters`);
+});
+
+test('a queue no longer than the head slots publishes nothing: no history event per hand-off for the memo', async (t) => {
+  const { acquire } = coordinator();
+  const id = env.id('short-queue');
+  const first = await acquire(id);
+  const waiters = Array.from({ length: headSlots(1) }, () => acquire(id).then((lease) => lease.release()));
+  await untilWaiting(id, headSlots(1));
+  await first.release();
+  await Promise.all(waiters);
+  const history = await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id).fetchHistory();
+  t.false(history.events!.some((event) => event.workflowPropertiesModifiedEventAttributes));
 });
 
 test('a semaphore admits at most limit holders at once', async (t) => {

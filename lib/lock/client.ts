@@ -14,6 +14,7 @@ import {
 } from '../workflows/definitions.js';
 import type { ForcedRelease, RequestState } from '../workflows/lock-core.js';
 import { headSlots, lockWorkflow } from '../workflows/lock-workflow.js';
+import { HeadWatcher } from './head-watcher.js';
 import { ClientLease, type Lease } from './lease.js';
 import { StateBatcher } from './state-batcher.js';
 import type { AcquireOptions, LockOptions } from './options.js';
@@ -27,11 +28,13 @@ const UNAVAILABLE_BUDGET = 60_000;
 const MIN_REQUEST_BUDGET = 5_000;
 /** How long the withdrawal of an abandoned request may be retried. */
 const WITHDRAW_BUDGET = 10_000;
-/** Bounds of the delay between two looks at a far-back waiter's position. */
-const MIN_POLL = 20;
 /** About how long a waiter near the head waits before it blocks again after its blocking wait was turned away as busy. */
 const BUSY_RETRY = 10;
-const MAX_POLL = 2_000;
+/** Bounds of the backoff between requests asked again in a row. */
+const ASK_AGAIN_MIN = 20;
+const ASK_AGAIN_MAX = 2_000;
+/** How often a far-back waiter with no ticket (queued before tickets existed, carried from an older run) polls. */
+const NO_TICKET_POLL = 200;
 /** While a process has waiters on a resource, it checks this often that the resource's workflow still makes progress. */
 const STUCK_CHECK = 10_000;
 /**
@@ -114,16 +117,6 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/**
- * Far-back waiters look again after about half the time the queue ahead of them should take, with jitter. A waiter
- * that reaches the head while it polls holds everyone up until it looks; but a busy workflow answers about one query
- * per workflow task (the server buffers one), and every extra poll makes all the others' answers slower.
- */
-function pollDelay(position: number, handoffEstimate: number): number {
-  const estimate = (position * Math.max(handoffEstimate, 5)) / 2;
-  return Math.min(MAX_POLL, Math.max(MIN_POLL, estimate)) * (0.75 + Math.random() / 2);
 }
 
 /** Combines the caller's signal and the wait budget into one signal; `dispose` removes the listener and the timer. */
@@ -246,6 +239,23 @@ export function createLockApi(context: Context): LockApi {
     };
   }
 
+  const headWatchers = new Map<string, HeadWatcher>();
+  /** Whether a far-back waiter may block now (see HeadWatcher); false: look at its state with a query. */
+  function mayBlock(
+    workflowId: string,
+    { position, ticket, handoffEstimate }: Extract<RequestState, { state: 'waiting' }>,
+    slots: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if (ticket === undefined) return delay(NO_TICKET_POLL, signal).then(() => false);
+    let watcher = headWatchers.get(workflowId);
+    if (!watcher) {
+      watcher = new HeadWatcher(client.workflow, workflowId, () => headWatchers.delete(workflowId));
+      headWatchers.set(workflowId, watcher);
+    }
+    return watcher.mayBlock({ ticket, position, slots, handoffEstimate }, signal);
+  }
+
   const batchers = new Map<string, StateBatcher>();
   function queryState(handle: WorkflowHandle, requestId: string, signal: AbortSignal): Promise<RequestState> {
     let batcher = batchers.get(handle.workflowId);
@@ -332,8 +342,7 @@ export function createLockApi(context: Context): LockApi {
             throw new LimitMismatchError(resourceId, limit, state.activeLimit);
           case 'waiting':
             askedAgain = 0;
-            blocking = state.position < slots;
-            if (!blocking) await delay(pollDelay(state.position, state.handoffEstimate), wait.signal);
+            blocking = state.position < slots || (await mayBlock(workflowId, state, slots, wait.signal));
             break;
           case 'granted': {
             const lease = await ClientLease.fromGrant(
@@ -349,7 +358,7 @@ export function createLockApi(context: Context): LockApi {
           case 'unknown':
             // The grant lapsed before it was claimed (this process was too slow), or the run that had the request
             // is gone: ask again, as a new request at the back of the queue; again and again, more and more slowly.
-            if (askedAgain++ > 0) await delay(Math.min(MAX_POLL, MIN_POLL * 2 ** askedAgain), wait.signal);
+            if (askedAgain++ > 0) await delay(Math.min(ASK_AGAIN_MAX, ASK_AGAIN_MIN * 2 ** askedAgain), wait.signal);
             requestId = randomUUID();
             await request();
             blocking = false;

@@ -32,12 +32,20 @@ export interface Holder {
 export interface Waiter {
   readonly requestId: string;
   readonly ttl: number;
+  /** Numbers waiters in arrival order, across continue-as-new (absent in snapshots written before tickets existed). */
+  readonly ticket?: number;
   readonly notify?: RequesterWorkflow;
 }
 
 /** What a requester learns about its own request. */
 export type RequestState =
-  | { readonly state: 'waiting'; readonly position: number; readonly handoffEstimate: number }
+  | {
+      readonly state: 'waiting';
+      readonly position: number;
+      readonly handoffEstimate: number;
+      /** The waiter's ticket: it may block once the run publishes a `blockingUpTo` at least this high. */
+      readonly ticket: number | undefined;
+    }
   | {
       readonly state: 'granted';
       readonly token: number;
@@ -79,6 +87,8 @@ export interface LockStatus {
 export interface LockSnapshot {
   readonly limit: number;
   readonly nextToken: number;
+  /** Absent in snapshots written before tickets existed. */
+  readonly nextTicket?: number;
   readonly holders: readonly Holder[];
   readonly waiters: readonly Waiter[];
   /** Request IDs that are done (released, withdrawn, expired, rejected), newest last, for dedup. */
@@ -103,6 +113,7 @@ const FORCED_RELEASE_MEMORY = 10;
 export class LockCore {
   private limit: number;
   private nextToken: number;
+  private nextTicket: number;
   private readonly holders = new Map<string, Holder>();
   private waiters: Waiter[];
   private readonly waiterIds = new Set<string>();
@@ -122,6 +133,7 @@ export class LockCore {
   ) {
     this.limit = snapshot.limit;
     this.nextToken = snapshot.nextToken;
+    this.nextTicket = snapshot.nextTicket ?? 0;
     for (const holder of snapshot.holders) this.holders.set(holder.requestId, { ...holder });
     this.waiters = [...snapshot.waiters];
     for (const waiter of this.waiters) this.waiterIds.add(waiter.requestId);
@@ -132,11 +144,12 @@ export class LockCore {
     this.forcedReleases = [...(snapshot.forcedReleases ?? [])];
   }
 
-  /** A snapshot for a new resource; tokens start at `firstToken`. */
+  /** A snapshot for a new resource; tokens and tickets start at `firstToken`. */
   static empty(firstToken: number): LockSnapshot {
     return {
       limit: 1,
       nextToken: firstToken,
+      nextTicket: firstToken,
       holders: [],
       waiters: [],
       finished: [],
@@ -145,9 +158,13 @@ export class LockCore {
     };
   }
 
-  /** Raises the token counter to at least `floor` (a new run seeds it from its start time). */
+  /**
+   * Raises the token and ticket counters to at least `floor` (a new run seeds them from its start time), so a ticket
+   * of a replaced run is never mistaken for one of this run's queue.
+   */
   raiseTokenFloor(floor: number): void {
     this.nextToken = Math.max(this.nextToken, floor);
+    this.nextTicket = Math.max(this.nextTicket, floor);
   }
 
   private isKnown(requestId: string): boolean {
@@ -180,7 +197,8 @@ export class LockCore {
       return;
     }
     const { requestId, ttl, notify } = request;
-    this.waiters.push(notify ? { requestId, ttl, notify } : { requestId, ttl });
+    const ticket = this.nextTicket++;
+    this.waiters.push(notify ? { requestId, ttl, ticket, notify } : { requestId, ttl, ticket });
     this.waiterIds.add(request.requestId);
     this.grant(now);
   }
@@ -299,6 +317,16 @@ export class LockCore {
     return next;
   }
 
+  /** The ticket of the waiter at `position`, if there is one (and it has a ticket). */
+  ticketAt(position: number): number | undefined {
+    return this.waiters[position]?.ticket;
+  }
+
+  /** How many requests wait. */
+  waiting(): number {
+    return this.waiters.length;
+  }
+
   /** How many holders the resource admits at once (1 for a lock). */
   slotLimit(): number {
     return this.limit;
@@ -316,7 +344,8 @@ export class LockCore {
     }
     if (this.waiterIds.has(requestId)) {
       const position = this.waiters.findIndex((waiter) => waiter.requestId === requestId);
-      return { state: 'waiting', position, handoffEstimate: this.handoffEstimate };
+      const { ticket } = this.waiters[position]!;
+      return { state: 'waiting', position, handoffEstimate: this.handoffEstimate, ticket };
     }
     const activeLimit = this.rejected.get(requestId);
     if (activeLimit !== undefined) return { state: 'rejected', activeLimit };
@@ -337,6 +366,7 @@ export class LockCore {
     return {
       limit: this.limit,
       nextToken: this.nextToken,
+      nextTicket: this.nextTicket,
       holders: [...this.holders.values()].map((holder) => ({ ...holder })),
       waiters: [...this.waiters],
       finished: [...this.finished],

@@ -6,6 +6,7 @@ import {
   getExternalWorkflowHandle,
   setHandler,
   sleep,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import { failureTypes } from '../errors.js';
@@ -41,6 +42,12 @@ const MAX_UPDATES_IN_FLIGHT = 8;
 export function headSlots(limit: number): number {
   return Math.max(1, MAX_UPDATES_IN_FLIGHT - limit);
 }
+
+/**
+ * The memo field with the ticket of the last waiter that may block in an update: far-back waiters read it with a
+ * describe (served by the server alone: no workflow task, no query buffer) to learn when to switch to a blocking wait.
+ */
+export const BLOCKING_UP_TO_MEMO = 'blockingUpTo';
 
 /** Finished request IDs remembered to ignore duplicates. */
 const DEDUP_WINDOW = 2_000;
@@ -118,6 +125,20 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
     eventHandled();
     signals++;
     changes++;
+  };
+
+  // Published only once a waiter that has been far back (past the head slots) can block: with a short queue nobody
+  // reads the memo, and each change costs a history event.
+  let published: number | undefined;
+  let farBackUpTo = core.ticketAt(core.waiting() - 1) ?? -Infinity;
+  /** Publishes the ticket of the last waiter that may block (see `BLOCKING_UP_TO_MEMO`). */
+  const publishBlockingUpTo = () => {
+    const slots = headSlots(core.slotLimit());
+    if (core.ticketAt(slots) !== undefined) farBackUpTo = Math.max(farBackUpTo, core.ticketAt(core.waiting() - 1)!);
+    const blockingUpTo = core.ticketAt(Math.min(slots, core.waiting()) - 1);
+    if (blockingUpTo === undefined || blockingUpTo === published || blockingUpTo > farBackUpTo) return;
+    published = blockingUpTo;
+    upsertMemo({ [BLOCKING_UP_TO_MEMO]: blockingUpTo });
   };
 
   /** Signals their answers to workflow requesters. */
@@ -257,8 +278,8 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   };
   /**
    * Writes the commands that follow from the changes so far, always in one order: the due blocking waits complete one
-   * at a time, in the order they were accepted, then workflow requesters get their answers; timers, continue-as-new and
-   * completion follow from the loop. The SDK groups a task's jobs differently on replay than the first time (accepted
+   * at a time, in the order they were accepted, then workflow requesters get their answers, then far-back waiters learn
+   * who may block; timers, continue-as-new and completion follow from the loop. The SDK groups a task's jobs differently on replay than the first time (accepted
    * updates last, refused ones not at all), so an order left to promise scheduling, such as a blocking wait's completion
    * racing the timer its grant starts, can come out differently on replay: a nondeterminism error that fails the
    * workflow's tasks for good and wedges the resource.
@@ -274,6 +295,7 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
       await condition(() => !blockingWaits.includes(due));
     }
     notify();
+    publishBlockingUpTo();
   };
 
   for (;;) {
