@@ -24,12 +24,14 @@ import { ScenarioSkipped, type Scenario, type ScenarioContext } from './scenario
 import { benchLogger } from './temporal.js';
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url));
-const usage = `Usage: npm run bench [-- <scenario>...] [--quick] [--samples N] [--warmup N] [--dynamic-config K=V]... [--list]
+const usage = `Usage: npm run bench [-- <scenario>...] [--quick] [--samples N] [--warmup N] [--contenders N,N...]
+                     [--dynamic-config K=V]... [--list]
 
   <scenario>            run only these (default: all)
   --quick               a short smoke run: 30 samples, 5 warm-up (CI)
   --samples N           measured samples per metric (default 500)
   --warmup N            warm-up iterations per metric (default 50)
+  --contenders N,N...   lock-contention's contender levels (default 1,8,32,128,1000; 1,8,32 with --quick)
   --dynamic-config K=V  a dynamic config value for the dev server (repeatable), for example
                         history.transferProcessorMaxPollRPS=1000; ignored with TEMPORAL_ADDRESS
   --list                list the scenarios and exit
@@ -122,6 +124,7 @@ async function main(): Promise<number> {
       quick: { type: 'boolean', default: false },
       samples: { type: 'string' },
       warmup: { type: 'string' },
+      contenders: { type: 'string' },
       'dynamic-config': { type: 'string', multiple: true, default: [] },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -148,6 +151,11 @@ async function main(): Promise<number> {
   const quick = values.quick;
   const samples = count(values.samples, 'samples', quick ? 30 : 500);
   const warmup = count(values.warmup, 'warmup', quick ? 5 : 50);
+  const contenders = values.contenders?.split(',').map((level) => {
+    const number = count(level, 'contenders', 0);
+    if (number === 0) throw new RangeError('Expected `--contenders` to be positive integers, got 0');
+    return number;
+  });
   const serverConfig = dynamicConfig(values['dynamic-config']);
   const external = process.env['TEMPORAL_ADDRESS'] !== undefined;
   if (external && Object.keys(serverConfig).length > 0) {
@@ -204,6 +212,7 @@ async function main(): Promise<number> {
         quick,
         samples,
         warmup,
+        ...(contenders ? { contenders } : {}),
         signal: interrupt.signal,
         progress: reporter,
         record: (row) => results.push(toResult(scenario.name, row)),

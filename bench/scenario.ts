@@ -27,6 +27,8 @@ export interface ScenarioContext {
   readonly samples: number;
   /** Warm-up iterations per metric, not recorded: 50, 5 with `--quick`, or `--warmup N`. */
   readonly warmup: number;
+  /** `--contenders N,N...`: the contender levels of a contention scenario, when given. */
+  readonly contenders?: readonly number[];
   /** Aborted on Ctrl-C: stop sampling, clean up and return (or throw `signal.reason`). */
   readonly signal: AbortSignal;
   /** The one-line progress display on stderr. */
