@@ -7,6 +7,7 @@ import { createCoordinator, LeaseLostError, type Lease } from '../lib/index.js';
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
 import { createWorker, type CreateWorkerOptions } from '../lib/worker.js';
+import { headSlots } from '../lib/workflows/lock-workflow.js';
 import { aborted, startTestEnv, workflowBundle, type TestEnv } from './_helpers/temporal.js';
 
 let env: TestEnv;
@@ -42,6 +43,30 @@ test('a terminated lock workflow: the holder loses its lease and the waiter is g
   const { holder, waiter } = await holderAndWaiter(env.taskQueue, resourceId);
   await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + resourceId).terminate('test: run ends');
   await checkMovedOn(t, holder, waiter);
+});
+
+test('waiters past the head slots of a terminated run are granted by a new run too', async (t) => {
+  // They wait on the run's memo, not in an update or a query: they must notice that the run is gone.
+  const resourceId = env.id('terminated-far-back');
+  const { acquire, lockStatus } = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const holder = await acquire(resourceId, { ttl: '2s' });
+  const count = headSlots(1) + 4;
+  const waiters = Array.from({ length: count }, () =>
+    acquire(resourceId, { waitTimeout: '60s' }).then(async (lease) => {
+      await lease.release();
+      return lease.token;
+    }),
+  );
+  while ((await lockStatus(resourceId)).waiting < count) await sleep(20);
+  await sleep(500);
+  await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + resourceId).terminate('test: run ends');
+  const tokens = await Promise.all(waiters);
+  t.true(
+    tokens.every((token) => token > holder.token),
+    `tokens ${tokens.join(', ')} after ${holder.token}`,
+  );
+  await aborted(holder.signal);
+  await holder.release();
 });
 
 /**
