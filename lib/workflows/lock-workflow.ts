@@ -279,10 +279,10 @@ export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void>
   /**
    * Writes the commands that follow from the changes so far, always in one order: the due blocking waits complete one
    * at a time, in the order they were accepted, then workflow requesters get their answers, then far-back waiters learn
-   * who may block; timers, continue-as-new and completion follow from the loop. The SDK groups a task's jobs differently on replay than the first time (accepted
-   * updates last, refused ones not at all), so an order left to promise scheduling, such as a blocking wait's completion
-   * racing the timer its grant starts, can come out differently on replay: a nondeterminism error that fails the
-   * workflow's tasks for good and wedges the resource.
+   * who may block; timers, continue-as-new and completion follow from the loop. The SDK groups a task's jobs differently
+   * on replay than the first time (accepted updates last, refused ones not at all), so an order left to promise
+   * scheduling, such as a blocking wait's completion racing the timer its grant starts, can come out differently on
+   * replay: a nondeterminism error that fails the workflow's tasks for good and wedges the resource.
    */
   const settle = async () => {
     // Completions of updates handled in this round (renewals) are written first.
