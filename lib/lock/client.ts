@@ -33,8 +33,6 @@ const BUSY_RETRY = 10;
 /** Bounds of the backoff between requests asked again in a row. */
 const ASK_AGAIN_MIN = 20;
 const ASK_AGAIN_MAX = 2_000;
-/** How often a far-back waiter with no ticket (queued before tickets existed, carried from an older run) polls. */
-const NO_TICKET_POLL = 200;
 /** While a process has waiters on a resource, it checks this often that the resource's workflow still makes progress. */
 const STUCK_CHECK = 10_000;
 /**
@@ -247,7 +245,6 @@ export function createLockApi(context: Context): LockApi {
     slots: number,
     signal: AbortSignal,
   ): Promise<boolean> {
-    if (ticket === undefined) return delay(NO_TICKET_POLL, signal).then(() => false);
     let watcher = headWatchers.get(workflowId);
     if (!watcher) {
       watcher = new HeadWatcher(client.workflow, workflowId, () => headWatchers.delete(workflowId));

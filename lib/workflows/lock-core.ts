@@ -32,8 +32,8 @@ export interface Holder {
 export interface Waiter {
   readonly requestId: string;
   readonly ttl: number;
-  /** Numbers waiters in arrival order, across continue-as-new (absent in snapshots written before tickets existed). */
-  readonly ticket?: number;
+  /** Numbers waiters in arrival order, across continue-as-new. */
+  readonly ticket: number;
   readonly notify?: RequesterWorkflow;
 }
 
@@ -44,7 +44,7 @@ export type RequestState =
       readonly position: number;
       readonly handoffEstimate: number;
       /** The waiter's ticket: it may block once the run publishes a `blockingUpTo` at least this high. */
-      readonly ticket: number | undefined;
+      readonly ticket: number;
     }
   | {
       readonly state: 'granted';
@@ -90,7 +90,8 @@ export interface LockSnapshot {
   /** Absent in snapshots written before tickets existed. */
   readonly nextTicket?: number;
   readonly holders: readonly Holder[];
-  readonly waiters: readonly Waiter[];
+  /** Tickets are absent in snapshots written before they existed. */
+  readonly waiters: readonly (Omit<Waiter, 'ticket'> & { readonly ticket?: number })[];
   /** Request IDs that are done (released, withdrawn, expired, rejected), newest last, for dedup. */
   readonly finished: readonly string[];
   readonly rejected: readonly (readonly [requestId: string, activeLimit: number])[];
@@ -135,7 +136,8 @@ export class LockCore {
     this.nextToken = snapshot.nextToken;
     this.nextTicket = snapshot.nextTicket ?? 0;
     for (const holder of snapshot.holders) this.holders.set(holder.requestId, { ...holder });
-    this.waiters = [...snapshot.waiters];
+    // Waiters carried from a run older than tickets get theirs now, in queue order.
+    this.waiters = snapshot.waiters.map((waiter) => ({ ...waiter, ticket: waiter.ticket ?? this.nextTicket++ }));
     for (const waiter of this.waiters) this.waiterIds.add(waiter.requestId);
     this.finished = [...snapshot.finished];
     this.finishedIds = new Set(this.finished);
@@ -317,7 +319,7 @@ export class LockCore {
     return next;
   }
 
-  /** The ticket of the waiter at `position`, if there is one (and it has a ticket). */
+  /** The ticket of the waiter at `position`, if there is one. */
   ticketAt(position: number): number | undefined {
     return this.waiters[position]?.ticket;
   }
