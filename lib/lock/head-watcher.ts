@@ -16,14 +16,14 @@ interface FarBackWaiter {
 }
 
 /**
- * When to look again at a waiter `position` places from the head: when about half the head slots should be left
- * ahead of it, at the recent time between grants, with jitter. A waiter that reaches the head before anyone looks
- * holds everyone up until then; a look that comes too early costs only one more look.
+ * When to look again at a waiter `position` places from the head: when it should just have come within the head
+ * slots if hand-offs went twice as fast as lately, with jitter. A look that comes early costs one more describe; one
+ * that comes late, after the waiter was granted, holds every waiter behind it up until then.
  */
 function lookDelay(position: number, slots: number, handoffEstimate: number): number {
-  const handOffs = position - slots / 2;
+  const handOffs = position - (slots - 1);
   return (
-    Math.min(MAX_LOOK_DELAY, Math.max(MIN_LOOK_DELAY, handOffs * Math.max(handoffEstimate, 5))) *
+    Math.min(MAX_LOOK_DELAY, Math.max(MIN_LOOK_DELAY, (handOffs * Math.max(handoffEstimate, 5)) / 2)) *
     (0.8 + Math.random() / 5)
   );
 }
