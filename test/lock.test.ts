@@ -290,11 +290,13 @@ test('an already aborted signal fails before anything is sent', async (t) => {
 test('a holder that stops renewing loses the lease at ttl: its signal aborts and the next waiter is granted', async (t) => {
   const { acquire } = coordinator();
   const id = env.id('expiry');
+  // Timed from the request, which comes before the grant: the grant reaches this process later, by as much as a
+  // loaded machine makes it, and the ttl runs from the grant.
+  const requested = performance.now();
   const lease = await acquire(id, { ttl: '1s', autoRenew: false });
-  const granted = performance.now();
   const next = await acquire(id);
-  const waited = performance.now() - granted;
-  t.true(waited >= 900, `next holder granted after ${waited} ms`);
+  const waited = performance.now() - requested;
+  t.true(waited >= 950, `next holder granted ${waited} ms after the first request`);
   t.true(lease.signal.aborted);
   t.true(lease.signal.reason instanceof LeaseLostError);
   t.true(next.token > lease.token);
