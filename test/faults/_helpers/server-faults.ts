@@ -9,7 +9,7 @@ import { killAll, startWorker, type Child } from './children.js';
 import { sleep, until } from './client.js';
 import { checkContention, startContention } from './contention.js';
 import { checkEffects, Effects, enqueueEffects, setupEffects } from './effects.js';
-import { checkLog, Fence } from './fence.js';
+import { checkLog, Fence, setupFence } from './fence.js';
 
 const KEYS = 5;
 const JOBS_PER_KEY = 100;
@@ -33,6 +33,7 @@ export interface ServerFaultOptions {
 
 /** Runs the contention and the drain through `rounds` faults and checks that nothing overlapped or got lost. */
 export async function runServerFaults(t: ExecutionContext, options: ServerFaultOptions): Promise<void> {
+  await setupFence();
   await setupEffects();
   const fence = Fence.open();
   const effects = Effects.open();
