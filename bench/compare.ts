@@ -5,6 +5,7 @@
  * invocation is left out, or marked `n/a`.
  * @module
  */
+import os from 'node:os';
 import type { Result } from './report.js';
 
 export const BASELINES = ['sample-mutex', 'pg-advisory', 'redis-lock'] as const;
@@ -126,6 +127,18 @@ const ms = (value: number): string => `${value.toFixed(1)} ms`;
 const perSecond = (value: number): string => `${value.toFixed(1)}/s`;
 const times = (value: number): string => `${value >= 10 ? value.toFixed(0) : value.toFixed(2)}x`;
 
+/** The operations a row's cost is divided by. */
+function costedOperations(result: Result): number {
+  return result.cost?.operations ?? result.operations ?? result.count;
+}
+
+/** Server and bench process CPU per operation, when both were measured. */
+function cpuPerOperation(result: Result | undefined): number | undefined {
+  if (result?.cost?.serverCpuMs === undefined || result.cost.processCpuMs === undefined) return undefined;
+  const operations = costedOperations(result);
+  return operations === 0 ? undefined : (result.cost.serverCpuMs + result.cost.processCpuMs) / operations;
+}
+
 function check(target: string, measured: string, met: boolean): Target {
   return { target, measured, status: met ? 'met' : 'not met' };
 }
@@ -164,7 +177,22 @@ export function targets(results: readonly Result[]): Target[] {
     else if (!floor.handOff) list.push(missing(target, 'floor'));
     else {
       const wanted = 600 / floor.handOff.p50;
-      list.push(check(target, `${perSecond(row.throughput)} vs ${perSecond(wanted)} wanted`, row.throughput >= wanted));
+      // Server, worker and clients share this machine's cores: CPU per hand-off bounds the rate whatever the protocol.
+      const cpu = cpuPerOperation(row);
+      const floorCpu = cpuPerOperation(floor.backToBack);
+      const cores = os.availableParallelism();
+      const cpuNote =
+        cpu === undefined
+          ? ''
+          : `; CPU ${ms(cpu)}/hand-off (floor back-to-back ${floorCpu === undefined ? '-' : ms(floorCpu)}): ` +
+            `at most ${perSecond((cores * 1000) / cpu)} on ${cores} cores`;
+      list.push(
+        check(
+          target,
+          `${perSecond(row.throughput)} vs ${perSecond(wanted)} wanted${cpuNote}`,
+          row.throughput >= wanted,
+        ),
+      );
     }
   }
 
@@ -320,7 +348,7 @@ export function formatCosts(results: readonly Result[]): string {
     .filter((result) => result.cost !== undefined)
     .map((result) => {
       const cost = result.cost!;
-      const operations = cost.operations ?? result.operations ?? result.count;
+      const operations = costedOperations(result);
       const perOp = (value: number | undefined) =>
         value === undefined || operations === 0 ? '-' : (value / operations).toFixed(2);
       return [

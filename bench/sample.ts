@@ -1,3 +1,4 @@
+import { CostMeter } from './cost.js';
 import type { ScenarioContext } from './scenario.js';
 import { summarize } from './stats.js';
 
@@ -10,6 +11,8 @@ export interface SampleOptions {
   readonly note?: string;
   /** Report throughput: measured samples per second of wall time, from the first measured call to the last. */
   readonly throughput?: boolean;
+  /** Report what the measured calls cost: server CPU, this process's CPU and peak RSS (see CostMeter). */
+  readonly cost?: boolean;
 }
 
 /**
@@ -27,6 +30,7 @@ export async function sampleSequentially(
   const warmup = options.warmup ?? ctx.warmup;
   const durations: number[] = [];
   let firstStart = 0;
+  let meter: CostMeter | undefined;
   for (let iteration = 0; iteration < warmup + samples; iteration++) {
     ctx.signal.throwIfAborted();
     if (iteration < warmup) {
@@ -34,7 +38,10 @@ export async function sampleSequentially(
       await abortable(measure(iteration), ctx.signal);
       continue;
     }
-    if (iteration === warmup) firstStart = performance.now();
+    if (iteration === warmup) {
+      if (options.cost === true) meter = await CostMeter.start(ctx);
+      firstStart = performance.now();
+    }
     const duration = await abortable(measure(iteration), ctx.signal);
     if (!Number.isFinite(duration) || duration < 0) {
       throw new RangeError(`Expected \`measure\` to return a duration in ms, got \`${duration}\``);
@@ -44,11 +51,13 @@ export async function sampleSequentially(
     ctx.progress.update(`${metric}: ${durations.length}/${samples}, p50 ${p50.toFixed(2)} ms`);
   }
   const elapsed = performance.now() - firstStart;
+  const usage = await meter?.stop();
   ctx.record({
     metric,
     samples: durations,
     ...(options.throughput === true && samples > 0 ? { elapsed } : {}),
     ...(options.note === undefined ? {} : { note: options.note }),
+    ...(usage === undefined ? {} : { cost: { operations: samples, ...usage } }),
   });
   return durations;
 }

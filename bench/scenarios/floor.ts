@@ -15,6 +15,7 @@ import {
   floorHandOff,
   floorSignalWithStart,
   pingUpdate,
+  pingsQuery,
   stopSignal,
   waitForFlagUpdate,
   wakeSignal,
@@ -29,7 +30,7 @@ export default defineScenario({
   name: 'floor',
   description:
     'Trivial workflows: a signal releasing an open update (spaced out, and back to back), a bare update round trip, ' +
-    'signal-with-start. The floor under every lock and queue number.',
+    'a query, a describe, signal-with-start. The floor under every lock and queue number.',
   async run(ctx) {
     const workflowBundle = await bundleWorkflows(ctx, workflowsPath);
     const worker = await startWorker(ctx, { workflowBundle });
@@ -48,8 +49,9 @@ export default defineScenario({
           metric: 'signal->open-update back-to-back',
           gap: [1, 1],
           note: 'next hand-off at once: capped by the transfer queue reader (history.transferProcessorMaxPollRPS)',
+          cost: true,
         });
-        await updateRoundTrip(ctx, a.client, longLived);
+        await roundTrips(ctx, a.client, longLived);
         await signalWithStart(ctx, a.client);
       });
       await Promise.race([measure, worker.crashed]);
@@ -105,7 +107,12 @@ async function signalToOpenUpdate(
   a: Client,
   b: Client,
   started: WorkflowHandle[],
-  options: { readonly metric: string; readonly gap: readonly [min: number, max: number]; readonly note: string },
+  options: {
+    readonly metric: string;
+    readonly gap: readonly [min: number, max: number];
+    readonly note: string;
+    readonly cost?: boolean;
+  },
 ): Promise<void> {
   const waiters = await startLongLived(ctx, a, `hand-off-${options.gap[1]}`, started);
   const releasers = waiters.map((handle) => b.workflow.getHandle(handle.workflowId));
@@ -129,32 +136,52 @@ async function signalToOpenUpdate(
       if (flags !== n) throw new Error(`Expected the update to return ${n} flags, got ${flags}`);
       return duration;
     },
-    { note: options.note, throughput: options.gap[1] <= 1 },
+    { note: options.note, throughput: options.gap[1] <= 1, cost: options.cost },
   );
 }
 
-/** A bare update whose handler returns at once, on an existing workflow. */
-async function updateRoundTrip(ctx: ScenarioContext, client: Client, started: WorkflowHandle[]): Promise<void> {
-  const targets = await startLongLived(ctx, client, 'ping', started);
-  await sampleSequentially(ctx, 'update-roundtrip', async (iteration) => {
-    const start = performance.now();
-    await pick(targets, iteration).executeUpdate(pingUpdate);
-    return performance.now() - start;
-  });
+/**
+ * One request at a time to existing workflows, timed and costed: a bare update whose handler returns at once, a
+ * query (answered by the worker) and a describe (answered by the server alone), the requests a lock waiter makes.
+ */
+async function roundTrips(ctx: ScenarioContext, client: Client, started: WorkflowHandle[]): Promise<void> {
+  const requests: readonly [metric: string, send: (handle: WorkflowHandle) => Promise<unknown>][] = [
+    ['update-roundtrip', (handle) => handle.executeUpdate(pingUpdate)],
+    ['query', (handle) => handle.query(pingsQuery)],
+    ['describe', (handle) => handle.describe()],
+  ];
+  for (const [metric, send] of requests) {
+    const targets = await startLongLived(ctx, client, metric, started);
+    await sampleSequentially(
+      ctx,
+      metric,
+      async (iteration) => {
+        const start = performance.now();
+        await send(pick(targets, iteration));
+        return performance.now() - start;
+      },
+      { cost: true },
+    );
+  }
 }
 
 /** Signal-with-start on a new workflow ID each time; the workflow completes as soon as the signal is delivered. */
 async function signalWithStart(ctx: ScenarioContext, client: Client): Promise<void> {
   let last: WorkflowHandle | undefined;
-  await sampleSequentially(ctx, 'signal-with-start', async (iteration) => {
-    const start = performance.now();
-    last = await client.workflow.signalWithStart(floorSignalWithStart, {
-      workflowId: `${ctx.taskQueue}-signal-with-start-${iteration}`,
-      taskQueue: ctx.taskQueue,
-      signal: wakeSignal,
-    });
-    return performance.now() - start;
-  });
+  await sampleSequentially(
+    ctx,
+    'signal-with-start',
+    async (iteration) => {
+      const start = performance.now();
+      last = await client.workflow.signalWithStart(floorSignalWithStart, {
+        workflowId: `${ctx.taskQueue}-signal-with-start-${iteration}`,
+        taskQueue: ctx.taskQueue,
+        signal: wakeSignal,
+      });
+      return performance.now() - start;
+    },
+    { cost: true },
+  );
   // The started workflows end by themselves: wait for the last one, so none is left running.
   ctx.progress.update('waiting for the last signal-with-start workflow to complete');
   if (last !== undefined) await abortable(last.result(), ctx.signal);

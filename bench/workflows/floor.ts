@@ -4,7 +4,7 @@
  * @module
  */
 import { HandlerUnfinishedPolicy } from '@temporalio/common';
-import { condition, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
 
 /** Raises the flag once more: the `n`-th flag releases the waiter for `n`. */
 export const flagSignal = defineSignal('tc.bench.floor.flag');
@@ -12,6 +12,8 @@ export const flagSignal = defineSignal('tc.bench.floor.flag');
 export const waitForFlagUpdate = defineUpdate<number, [n: number]>('tc.bench.floor.wait-for-flag');
 /** Returns at once (the number of pings so far). */
 export const pingUpdate = defineUpdate<number>('tc.bench.floor.ping');
+/** The number of pings so far. */
+export const pingsQuery = defineQuery<number>('tc.bench.floor.pings');
 /** Ends {@link floorHandOff}. */
 export const stopSignal = defineSignal('tc.bench.floor.stop');
 /** The signal sent with signal-with-start to {@link floorSignalWithStart}. */
@@ -38,6 +40,7 @@ export async function floorHandOff(): Promise<void> {
     pings += 1;
     return pings;
   });
+  setHandler(pingsQuery, () => pings);
   setHandler(stopSignal, () => {
     stopped = true;
   });
