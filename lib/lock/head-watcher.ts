@@ -38,6 +38,13 @@ function lookDelay(position: number, slots: number, handoffEstimate: number): nu
 export class HeadWatcher {
   private readonly waiters = new Set<FarBackWaiter>();
   private handoffEstimate = 0;
+  /**
+   * Time per ticket that the published head advanced by between this watcher's last two looks that saw it move. The
+   * workflow's estimate is a moving average that one long stall inflates for many grants after it; this one follows
+   * the pace of the queue now.
+   */
+  private observedPace: number | undefined;
+  private lastSeen: { readonly at: number; readonly blockingUpTo: number } | undefined;
   private timer: { readonly handle: NodeJS.Timeout; readonly at: number } | undefined;
   private looking = false;
   /** The run that published the last value seen; another run may number its waiters differently. */
@@ -72,7 +79,7 @@ export class HeadWatcher {
       const entry: FarBackWaiter = {
         ticket: waiter.ticket,
         slots: waiter.slots,
-        lookAt: Date.now() + lookDelay(waiter.position, waiter.slots, waiter.handoffEstimate),
+        lookAt: Date.now() + lookDelay(waiter.position, waiter.slots, this.pace(waiter.handoffEstimate)),
         resolve: (mayBlock) => {
           signal.removeEventListener('abort', onAbort);
           this.waiters.delete(entry);
@@ -84,6 +91,11 @@ export class HeadWatcher {
       this.waiters.add(entry);
       this.schedule();
     });
+  }
+
+  /** The time per hand-off to time looks by: the workflow's estimate, unless the queue was seen to move faster. */
+  private pace(handoffEstimate: number): number {
+    return Math.min(handoffEstimate, this.observedPace ?? Infinity);
   }
 
   private schedule(): void {
@@ -110,13 +122,27 @@ export class HeadWatcher {
     const newRun = seen !== undefined && this.runId !== undefined && seen.runId !== this.runId;
     this.runId = seen?.runId;
     const now = Date.now();
+    if (seen === undefined || newRun) {
+      this.lastSeen = undefined;
+      this.observedPace = undefined;
+    } else {
+      if (this.lastSeen !== undefined && seen.blockingUpTo > this.lastSeen.blockingUpTo) {
+        this.observedPace = (now - this.lastSeen.at) / (seen.blockingUpTo - this.lastSeen.blockingUpTo);
+      }
+      this.lastSeen = { at: now, blockingUpTo: seen.blockingUpTo };
+    }
     for (const waiter of [...this.waiters]) {
       if (seen === undefined || newRun) waiter.resolve(false);
       else if (waiter.ticket <= seen.blockingUpTo) waiter.resolve(true);
       // At most this far back: waiters ahead may have left since.
       else
         waiter.lookAt =
-          now + lookDelay(waiter.slots - 1 + waiter.ticket - seen.blockingUpTo, waiter.slots, this.handoffEstimate);
+          now +
+          lookDelay(
+            waiter.slots - 1 + waiter.ticket - seen.blockingUpTo,
+            waiter.slots,
+            this.pace(this.handoffEstimate),
+          );
     }
     this.schedule();
     this.idleCheck();
