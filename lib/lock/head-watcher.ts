@@ -39,9 +39,9 @@ export class HeadWatcher {
   private readonly waiters = new Set<FarBackWaiter>();
   private handoffEstimate = 0;
   /**
-   * Time per ticket that the published head advanced by between this watcher's last two looks that saw it move. The
-   * workflow's estimate is a moving average that one long stall inflates for many grants after it; this one follows
-   * the pace of the queue now.
+   * Time per ticket by which the published head moved between two looks in a row of this watcher, from the latest
+   * such pair in which it moved. The workflow's estimate is a moving average that one long stall inflates for many
+   * grants after it; this one follows the pace of the queue now.
    */
   private observedPace: number | undefined;
   private lastSeen: { readonly at: number; readonly blockingUpTo: number } | undefined;
