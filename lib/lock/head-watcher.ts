@@ -71,6 +71,7 @@ export class HeadWatcher {
   ): Promise<boolean> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
+      this.handoffEstimate = waiter.handoffEstimate;
       const onAbort = () => {
         this.waiters.delete(entry);
         reject(signal.reason);
@@ -79,7 +80,7 @@ export class HeadWatcher {
       const entry: FarBackWaiter = {
         ticket: waiter.ticket,
         slots: waiter.slots,
-        lookAt: Date.now() + lookDelay(waiter.position, waiter.slots, this.pace(waiter.handoffEstimate)),
+        lookAt: Date.now() + lookDelay(waiter.position, waiter.slots, this.pace()),
         resolve: (mayBlock) => {
           signal.removeEventListener('abort', onAbort);
           this.waiters.delete(entry);
@@ -87,15 +88,14 @@ export class HeadWatcher {
         },
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.handoffEstimate = waiter.handoffEstimate;
       this.waiters.add(entry);
       this.schedule();
     });
   }
 
   /** The time per hand-off to time looks by: the workflow's estimate, unless the queue was seen to move faster. */
-  private pace(handoffEstimate: number): number {
-    return Math.min(handoffEstimate, this.observedPace ?? Infinity);
+  private pace(): number {
+    return Math.min(this.handoffEstimate, this.observedPace ?? Infinity);
   }
 
   private schedule(): void {
@@ -121,31 +121,33 @@ export class HeadWatcher {
     this.looking = false;
     const newRun = seen !== undefined && this.runId !== undefined && seen.runId !== this.runId;
     this.runId = seen?.runId;
+    // Another run's tickets, and its pace, are not comparable with this one's.
+    const current = newRun ? undefined : seen;
     const now = Date.now();
-    if (seen === undefined || newRun) {
-      this.lastSeen = undefined;
-      this.observedPace = undefined;
-    } else {
-      if (this.lastSeen !== undefined && seen.blockingUpTo > this.lastSeen.blockingUpTo) {
-        this.observedPace = (now - this.lastSeen.at) / (seen.blockingUpTo - this.lastSeen.blockingUpTo);
-      }
-      this.lastSeen = { at: now, blockingUpTo: seen.blockingUpTo };
-    }
+    this.observe(current, now);
     for (const waiter of [...this.waiters]) {
-      if (seen === undefined || newRun) waiter.resolve(false);
-      else if (waiter.ticket <= seen.blockingUpTo) waiter.resolve(true);
+      if (current === undefined) waiter.resolve(false);
+      else if (waiter.ticket <= current.blockingUpTo) waiter.resolve(true);
       // At most this far back: waiters ahead may have left since.
       else
         waiter.lookAt =
-          now +
-          lookDelay(
-            waiter.slots - 1 + waiter.ticket - seen.blockingUpTo,
-            waiter.slots,
-            this.pace(this.handoffEstimate),
-          );
+          now + lookDelay(waiter.slots - 1 + waiter.ticket - current.blockingUpTo, waiter.slots, this.pace());
     }
     this.schedule();
     this.idleCheck();
+  }
+
+  /** Keeps the pace at which the published head moved between this look and the one before (see `observedPace`). */
+  private observe(seen: { readonly blockingUpTo: number } | undefined, now: number): void {
+    if (seen === undefined) {
+      this.lastSeen = undefined;
+      this.observedPace = undefined;
+      return;
+    }
+    if (this.lastSeen !== undefined && seen.blockingUpTo > this.lastSeen.blockingUpTo) {
+      this.observedPace = (now - this.lastSeen.at) / (seen.blockingUpTo - this.lastSeen.blockingUpTo);
+    }
+    this.lastSeen = { at: now, blockingUpTo: seen.blockingUpTo };
   }
 
   private async read(): Promise<{ runId: string; blockingUpTo: number } | undefined> {
