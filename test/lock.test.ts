@@ -38,9 +38,14 @@ async function rawAcquire(resourceId: string, requestId: string) {
 }
 
 /** Waits until `resourceId` has `count` waiters, so requests are known to have reached the workflow in order. */
+/** Waits until `count` requests wait for `resourceId`; fails, rather than hangs, if that never happens. */
 async function untilWaiting(resourceId: string, count: number) {
   const { lockStatus } = coordinator();
-  while ((await lockStatus(resourceId)).waiting < count) await sleep(20);
+  const deadline = performance.now() + 60_000;
+  while ((await lockStatus(resourceId)).waiting < count) {
+    if (performance.now() > deadline) throw new Error(`Never ${count} waiters on ${resourceId}`);
+    await sleep(20);
+  }
 }
 
 test('withLock returns what fn returns and releases the lock', async (t) => {
@@ -126,6 +131,9 @@ test('far-back waiters learn when to block from the memo the workflow publishes,
   const { acquire } = createCoordinator({ client, taskQueue: env.taskQueue });
   const id = env.id('far-back');
   const first = await acquire(id);
+  // Claimed before the queue builds up: on a loaded machine a claim can miss the claim window while the workflow is
+  // busy with 21 acquires, and the waiters would then be granted and gone before they are counted.
+  await first.renew();
   const waiterCount = 3 * headSlots(1);
   const order: number[] = [];
   const waiters: Promise<void>[] = [];
