@@ -181,13 +181,15 @@ test('a semaphore admits at most limit holders at once', async (t) => {
   const id = env.id('semaphore');
   let inside = 0;
   let most = 0;
-  // Sections long enough that the 3 slots are held at once even on a slow server (a 2-node cluster), so that reaching
-  // the limit is shown too.
+  // Each section holds on until the 3 slots have been held at once (or 10 s have passed), so that reaching the limit is
+  // shown even on a loaded machine, where grants can come more than a second apart.
   await Promise.all(
     Array.from({ length: 9 }, () =>
       withSemaphore(id, 3, async () => {
         most = Math.max(most, ++inside);
-        await sleep(300);
+        const giveUpAt = performance.now() + 10_000;
+        while (most < 3 && performance.now() < giveUpAt) await sleep(50);
+        await sleep(50);
         inside--;
       }),
     ),
