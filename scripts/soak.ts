@@ -70,11 +70,13 @@ await Promise.all(
   Array.from({ length: contenders }, async () => {
     const { withLock } = createCoordinator({ client, taskQueue });
     while (granted < handOffs) {
-      await withLock(resource, (lease) => {
+      await withLock(resource, async (lease) => {
         if (++inside > 1) violations.push(`overlap at token ${lease.token}`);
         if (lease.token <= lastToken) violations.push(`token ${lease.token} after ${lastToken}`);
         lastToken = lease.token;
         granted++;
+        // Held across a timer, so a second holder granted meanwhile would be counted.
+        await new Promise((resolve) => setTimeout(resolve, 1));
         inside--;
       });
     }

@@ -5,6 +5,8 @@ import { lockIdPrefix } from '../lib/ids.js';
 import { startDevServer, type DevServer } from '../lib/testing/index.js';
 import { quietRuntime, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 // A server of this file's own that suggests continue-as-new after 1,000 history events, so a long run of hand-offs
 // crosses many runs.
 let server: DevServer;
@@ -34,9 +36,11 @@ test('5,000 hand-offs on one lock across continue-as-new keep mutual exclusion a
   await Promise.all(
     Array.from({ length: contenders }, async () => {
       for (let i = 0; i < 5_000 / contenders; i++) {
-        await withLock(id, (lease) => {
+        await withLock(id, async (lease) => {
           if (++inside > 1) overlaps++;
           tokens.push(lease.token);
+          // Held across a timer, so a second holder granted meanwhile would be counted.
+          await sleep(1);
           inside--;
         });
       }

@@ -1,11 +1,10 @@
 import test from 'ava';
-import { Client, Connection, makeGrpcRetryInterceptor } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import {
   createCoordinator,
   LeaseLostError,
   LimitMismatchError,
   LockTimeoutError,
-  retryInterceptors,
   ServerUnavailableError,
   type Lease,
 } from '../lib/index.js';
@@ -25,7 +24,10 @@ test.after.always(async () => {
 
 const coordinator = () => createCoordinator({ client: env.client, taskQueue: env.taskQueue });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How late a timer of this process may fire while the 1,000-waiter test shares its event loop. */
+const TIMER_SLACK = 1_000;
 
+const RAW_TTL = 30_000;
 /** Sends a bare acquire request, as a client that then dies would. */
 async function rawAcquire(resourceId: string, requestId: string) {
   await env.client.workflow.signalWithStart(lockWorkflow, {
@@ -33,19 +35,35 @@ async function rawAcquire(resourceId: string, requestId: string) {
     taskQueue: env.taskQueue,
     args: [{}],
     signal: acquireSignal,
-    signalArgs: [{ requestId, ttl: 30_000, limit: 1 }],
+    signalArgs: [{ requestId, ttl: RAW_TTL, limit: 1 }],
   });
 }
 
-/** Waits until `resourceId` has `count` waiters, so requests are known to have reached the workflow in order. */
-/** Waits until `count` requests wait for `resourceId`; fails, rather than hangs, if that never happens. */
+/**
+ * Waits until exactly `count` requests wait for `resourceId` (so requests are known to have reached the workflow in
+ * order, or a withdrawal to have taken effect); fails, rather than hangs, if that never happens.
+ */
 async function untilWaiting(resourceId: string, count: number) {
   const { lockStatus } = coordinator();
   const deadline = performance.now() + 60_000;
-  while ((await lockStatus(resourceId)).waiting < count) {
-    if (performance.now() > deadline) throw new Error(`Never ${count} waiters on ${resourceId}`);
+  let waiting: number;
+  while ((waiting = (await lockStatus(resourceId)).waiting) !== count) {
+    if (performance.now() > deadline) throw new Error(`${waiting} waiters on ${resourceId}, never ${count}`);
     await sleep(20);
   }
+}
+
+/**
+ * Queues a waiter behind `holder`, releases `holder` and returns the token that waiter is granted. Grants of one run
+ * number their tokens one by one, so a request that gave up but was granted anyway would have taken `holder.token + 1`.
+ */
+async function nextGrantAfter(holder: Lease): Promise<number> {
+  const next = coordinator().acquire(holder.resourceId);
+  await untilWaiting(holder.resourceId, 1);
+  await holder.release();
+  const lease = await next;
+  await lease.release();
+  return lease.token;
 }
 
 test('withLock returns what fn returns and releases the lock', async (t) => {
@@ -158,9 +176,10 @@ test('far-back waiters learn when to block from the memo the workflow publishes,
   );
   t.is(typeof memo?.[BLOCKING_UP_TO_MEMO], 'number');
   t.true(memoReads > 0);
-  // About one look each when queued, none while the holder holds (a query polling waiter looks every few tens of
-  // ms), about none after (a slow describe or a failed blocking wait sends a waiter back to a query).
-  t.true(queriesWhileHeld <= 2, `${queriesWhileHeld} queries while the holder held the lock`);
+  // About one look each when queued and none while the holder holds, where waiters polling a query would look every
+  // few tens of ms (hundreds of queries in 1.5 s); a slow describe or a failed blocking wait on a loaded machine sends
+  // a waiter back to one query.
+  t.true(queriesWhileHeld <= waiterCount, `${queriesWhileHeld} queries while the holder held the lock`);
   t.true(queries <= 2 * waiterCount, `${queries} queries in all for ${waiterCount} waiters`);
 });
 
@@ -197,51 +216,6 @@ test('a semaphore admits at most limit holders at once', async (t) => {
   t.is(most, 3);
 });
 
-test('contenders in many processes never meet the server limit of 10 updates in flight per workflow', async (t) => {
-  // An update turned away at that limit makes the server drop the workflow's cached state and abort every other
-  // update waiting on it; each attempt's status is recorded below the retries, which would hide both.
-  const failures: number[] = [];
-  const interceptors = [
-    ...retryInterceptors(),
-    (...[options, nextCall]: Parameters<ReturnType<typeof makeGrpcRetryInterceptor>>) => {
-      const update = options.method_definition.path.endsWith('/UpdateWorkflowExecution');
-      return makeGrpcRetryInterceptor({
-        retryableDecider: (_attempt, status) => {
-          if (update && status.code !== 0) failures.push(status.code);
-          return false;
-        },
-        delayFunction: () => 0,
-      })(options, nextCall);
-    },
-  ];
-  // A connection and coordinator per contender, as separate processes have: each process caps only its own waits.
-  const connections = await Promise.all(
-    Array.from({ length: 16 }, () => Connection.connect({ address: env.address, interceptors })),
-  );
-  const id = env.id('in-flight');
-  let inside = 0;
-  let most = 0;
-  try {
-    await Promise.all(
-      connections.map(async (connection) => {
-        const client = new Client({ connection, namespace: env.namespace });
-        const { withSemaphore } = createCoordinator({ client, taskQueue: env.taskQueue });
-        for (let i = 0; i < 5; i++) {
-          await withSemaphore(id, 4, async () => {
-            most = Math.max(most, ++inside);
-            await sleep(20);
-            inside--;
-          });
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(connections.map((connection) => connection.close()));
-  }
-  t.true(most <= 4);
-  t.deepEqual(failures, [], 'gRPC status codes of update calls: 8 is the in-flight limit, 14 an aborted update');
-});
-
 test('a request whose limit disagrees with the running semaphore is rejected', async (t) => {
   const { acquire } = coordinator();
   const id = env.id('mismatch');
@@ -268,10 +242,9 @@ test('waitTimeout ends the wait with LockTimeoutError and the request is never g
   const holder = await acquire(id);
   const error = await t.throwsAsync(acquire(id, { waitTimeout: 300 }), { instanceOf: LockTimeoutError });
   t.like(error, { resourceId: id, waitTimeout: 300 });
-  await holder.release();
-  const status = await lockStatus(id);
-  t.deepEqual(status.holders, []);
-  t.is(status.waiting, 0);
+  await untilWaiting(id, 0);
+  t.is(await nextGrantAfter(holder), holder.token + 1, 'the withdrawn request took no grant');
+  t.deepEqual((await lockStatus(id)).holders, []);
 });
 
 test('an aborted signal ends the wait with its reason and withdraws the request', async (t) => {
@@ -285,7 +258,7 @@ test('an aborted signal ends the wait with its reason and withdraws the request'
   controller.abort(reason);
   t.is(await t.throwsAsync(waiting), reason);
   await untilWaiting(id, 0);
-  await holder.release();
+  t.is(await nextGrantAfter(holder), holder.token + 1, 'the withdrawn request took no grant');
   t.deepEqual((await lockStatus(id)).holders, []);
 });
 
@@ -300,16 +273,23 @@ test('an already aborted signal fails before anything is sent', async (t) => {
 test('a holder that stops renewing loses the lease at ttl: its signal aborts and the next waiter is granted', async (t) => {
   const { acquire } = coordinator();
   const id = env.id('expiry');
+  const ttl = 1_000;
   // Timed from the request, which comes before the grant: the grant reaches this process later, by as much as a
   // loaded machine makes it, and the ttl runs from the grant.
   const requested = performance.now();
-  const lease = await acquire(id, { ttl: '1s', autoRenew: false });
+  const lease = await acquire(id, { ttl, autoRenew: false });
+  const granted = performance.now();
+  const lost = aborted(lease.signal).then(() => performance.now());
   const next = await acquire(id);
   const waited = performance.now() - requested;
-  t.true(waited >= 950, `next holder granted ${waited} ms after the first request`);
-  t.true(lease.signal.aborted);
-  t.true(lease.signal.reason instanceof LeaseLostError);
+  t.true(waited >= ttl - 50, `next holder granted ${waited} ms after the first request`);
   t.true(next.token > lease.token);
+  // The holder's own deadline runs from the grant's arrival here, never later than the workflow's: its signal aborts
+  // no later than ttl after that (plus this process's timer lateness), and says why.
+  const abortedAfter = (await lost) - granted;
+  t.true(abortedAfter <= ttl + TIMER_SLACK, `lease.signal aborted ${abortedAfter} ms after the grant arrived`);
+  t.true(lease.signal.reason instanceof LeaseLostError);
+  t.like(lease.signal.reason, { reason: 'expired', token: lease.token, resourceId: id });
   await next.release();
 });
 
@@ -379,8 +359,11 @@ test('a grant to a waiter that died is revoked after the claim window and the ne
   const lease = await next;
   const waited = performance.now() - released;
   t.log(`granted ${waited.toFixed(0)} ms after the release, claim window ${lockTimings.claimWindow} ms`);
-  t.true(waited >= lockTimings.claimWindow - 100);
-  t.true(waited < lockTimings.claimWindow + 3_000);
+  t.is(lease.token, holder.token + 2, 'the dead waiter was granted in its turn');
+  t.true(waited >= lockTimings.claimWindow - 100, 'its grant lasted the claim window');
+  // Revoked unclaimed, not at the end of its 30 s ttl. How soon after the window the next grant comes is a matter of
+  // load: the fault suite bounds it (test/faults/lock-waiter.fault.ts).
+  t.true(waited < RAW_TTL - lockTimings.claimWindow, `granted ${waited.toFixed(0)} ms after the release`);
   await lease.release();
 });
 
@@ -430,21 +413,34 @@ test('tokens keep increasing after the workflow exits when idle and a new run st
   t.not((await handle.describe()).runId, runId);
 });
 
-test('acquires that race the idle exit are all granted', async (t) => {
+test('acquires that race the idle exit are all granted, whether they reach the lingering run or a new one', async (t) => {
   const { withLock } = coordinator();
-  // Each loop re-acquires at a different moment around the end of the linger, when the run decides to exit.
+  // Each loop re-acquires at a different moment around the end of the linger, when the run decides to exit: from
+  // 600 ms before it (the request reaches the lingering run) to 800 ms after (it starts a new run).
   const loops = Array.from({ length: 8 }, async (_, loop) => {
     const id = env.id(`exit-race-${loop}`);
-    let granted = 0;
+    const handle = env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id);
+    const runIds: string[] = [];
+    const lockOnce = () =>
+      withLock(id, async () => void runIds.push((await handle.describe()).runId), { waitTimeout: '20s' });
+    await lockOnce();
     for (let i = 0; i < 4; i++) {
-      await withLock(id, () => {}, { waitTimeout: '20s' });
-      granted++;
-      await sleep(lockTimings.linger - 150 + loop * 20 + i * 60);
+      await sleep(lockTimings.linger - 600 + loop * 50 + i * 350);
+      await lockOnce();
     }
-    await withLock(id, () => {}, { waitTimeout: '20s' });
-    return granted + 1;
+    return runIds;
   });
-  t.deepEqual(await Promise.all(loops), Array(8).fill(5));
+  const runIds = await Promise.all(loops);
+  t.deepEqual(
+    runIds.map((ids) => ids.length),
+    Array(8).fill(5),
+    'every acquire was granted',
+  );
+  const again = runIds.flatMap((ids) => ids.slice(1).map((runId, i) => (runId === ids[i] ? 'same' : 'new')));
+  const sameRun = again.filter((side) => side === 'same').length;
+  t.log(`re-acquires granted by the lingering run: ${sameRun}, by a new run: ${again.length - sameRun}`);
+  t.true(sameRun > 0, 'some re-acquires reached the lingering run');
+  t.true(sameRun < again.length, 'some re-acquires came after the run exited');
 });
 
 test('forceRelease frees the slot held with a token: the holder loses its lease, the next waiter is granted', async (t) => {
@@ -564,9 +560,11 @@ test('1,000 concurrent waiters on one lock are all granted, one at a time', asyn
   const started = performance.now();
   await Promise.all(
     Array.from({ length: 1_000 }, () =>
-      withLock(id, (lease: Lease) => {
+      withLock(id, async (lease: Lease) => {
         if (++inside > 1) overlaps++;
         tokens.add(lease.token);
+        // Held across a timer, so a second holder granted meanwhile would be counted.
+        await sleep(1);
         inside--;
       }),
     ),

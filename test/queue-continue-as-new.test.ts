@@ -49,7 +49,8 @@ test.before(async () => {
         running++;
         if (running > 1) overlaps++;
         started.push(index);
-        await Promise.resolve();
+        // Runs across a timer, so a second job of the key started meanwhile would be counted.
+        await new Promise((resolve) => setTimeout(resolve, 1));
         running--;
         return index;
       },

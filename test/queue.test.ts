@@ -137,12 +137,14 @@ function assertSerial(t: ExecutionContext, list: Span[], ids: string[]) {
 test('enqueue resolves once the job is accepted, before it runs', async (t) => {
   const { enqueue } = coordinator();
   const key = env.id('accepted');
-  const job = await enqueue(key, 'record', [key, 'a', 300]);
+  const gate = `${key}/a`;
+  const job = await enqueue(key, 'held', [gate]);
   t.is(job.key, key);
   t.is(typeof job.id, 'string');
   t.is(await workflowStatus(key), 'RUNNING');
   t.not((await job.status()).state, 'succeeded');
-  t.is(await job.result(), 'a');
+  opened.add(gate);
+  t.is(await job.result(), undefined);
   t.deepEqual(await job.status(), { state: 'succeeded' });
 });
 
@@ -298,9 +300,9 @@ test('a drained queue completes its workflow after the linger', async (t) => {
   const key = env.id('idle');
   const job = await enqueue(key, 'echo', [1, 'two', { three: 3 }]);
   t.deepEqual(await job.result(), [1, 'two', { three: 3 }]);
-  const waited = await waitForStatus(key, 'COMPLETED');
-  t.log(`completed ${waited.toFixed(0)} ms after the result was read`);
-  t.true(waited < queueTimings.linger + 5_000);
+  // How soon after the linger is a matter of load; waitForStatus fails the test if it never completes.
+  const waited = await waitForStatus(key, 'COMPLETED', 60_000);
+  t.log(`completed ${waited.toFixed(0)} ms after the result was read (linger ${queueTimings.linger} ms)`);
   t.like(await queueStatus(key), { active: false, pending: 0, running: [] });
 });
 
@@ -328,10 +330,13 @@ test('enqueues racing the idle exit are never lost', async (t) => {
       runsPerKey.push(runs);
     }),
   );
+  const sameRun = runsPerKey.filter((runs) => runs === 1).length;
+  const newRun = runsPerKey.filter((runs) => runs === 2).length;
+  t.log(`second job in the same run: ${sameRun}, in a new run: ${newRun}`);
+  t.is(sameRun + newRun, iterations, 'one run, or two: never a lost or a third');
   // Both sides of the exit were hit: some second jobs joined the first run, others started a new one.
-  t.log(
-    `second job in the same run: ${runsPerKey.filter((runs) => runs === 1).length}, in a new run: ${runsPerKey.filter((runs) => runs === 2).length}`,
-  );
+  t.true(sameRun > 0, 'some second jobs reached the lingering run');
+  t.true(newRun > 0, 'some second jobs came after the run exited');
 });
 
 // ---- 8. results after exit ----
@@ -382,21 +387,21 @@ test('result stops waiting when its signal aborts', async (t) => {
 test('a paused queue accepts jobs but starts none until resumed, then runs them in order', async (t) => {
   const { enqueue, pauseQueue, resumeQueue, queueStatus } = coordinator();
   const key = env.id('pause');
-  const running = await enqueue(key, 'record', [key, 'running', 400]);
+  const gate = `${key}/running`;
+  const running = await enqueue(key, 'held', [gate]);
   while ((await running.status()).state !== 'running') await sleep(20);
   await pauseQueue(key);
   const handles = [];
   for (const id of ['a', 'b', 'c']) handles.push(await enqueue(key, 'record', [key, id, 5]));
-  t.is(await running.result(), 'running', 'the running job finishes');
+  opened.add(gate);
+  t.is(await running.result(), undefined, 'the running job finishes');
+  // A window in which a job would have started, had the pause not held: a slower machine only makes it longer.
   await sleep(300);
   t.like(await queueStatus(key), { active: true, paused: true, pending: 3, running: [] });
-  t.deepEqual(
-    spansOf(key).map((span) => span.id),
-    ['running'],
-  );
+  t.deepEqual(spansOf(key), [], 'no job started while paused');
   await resumeQueue(key);
   t.deepEqual(await Promise.all(handles.map((job) => job.result())), ['a', 'b', 'c']);
-  assertSerial(t, spansOf(key), ['running', 'a', 'b', 'c']);
+  assertSerial(t, spansOf(key), ['a', 'b', 'c']);
 });
 
 test('pausing an idle key keeps its workflow until resumed', async (t) => {

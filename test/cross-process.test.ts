@@ -1,0 +1,99 @@
+// The guarantees that speak of processes, checked with contenders in child processes: nothing is shared between them
+// but the Temporal server (and, for the lock, the fenced PostgreSQL table they write to).
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
+
+let env: TestEnv;
+test.before(async () => {
+  env = await startTestEnv('cross-process');
+});
+test.after.always(async () => {
+  await env?.teardown();
+});
+
+/** Runs `test/_helpers/<script>` in a child process and resolves with the JSON line it prints last. */
+function runChild(script: string, vars: Record<string, string | number>): Promise<Record<string, unknown>> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL(`_helpers/${script}`, import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        TASK_QUEUE: env.taskQueue,
+        ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const last = stdout.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as Record<string, unknown>);
+      else reject(new Error(`${script} exited with ${code}: ${stderr.trim().slice(-2_000)}`));
+    });
+  });
+}
+
+interface Section {
+  readonly token: number;
+  readonly start: number;
+  readonly end: number;
+  readonly valid: boolean;
+}
+
+/** The most sections open at one time; one that ends when another starts does not count as open beside it. */
+function mostAtOnce(sections: readonly Section[]): number {
+  const edges = sections.flatMap(({ start, end }) => [
+    { at: start, step: 1 },
+    { at: end, step: -1 },
+  ]);
+  edges.sort((a, b) => a.at - b.at || a.step - b.step);
+  let open = 0;
+  let most = 0;
+  for (const { step } of edges) most = Math.max(most, (open += step));
+  return most;
+}
+
+test('a semaphore admits at most limit holders across processes, which never meet the server limit of 10 updates in flight', async (t) => {
+  const [processes, perProcess, rounds, limit] = [6, 2, 5, 4];
+  const id = env.id('semaphore');
+  const results = await Promise.all(
+    Array.from({ length: processes }, () =>
+      runChild('semaphore-child.ts', {
+        RESOURCE: id,
+        LIMIT: limit,
+        COORDINATORS: perProcess,
+        ROUNDS: rounds,
+        SECTION_MS: 50,
+      }),
+    ),
+  );
+  const sections = results.flatMap((result) => result['sections'] as Section[]);
+  t.deepEqual(
+    results.flatMap((result) => result['errors'] as string[]),
+    [],
+  );
+  t.is(sections.length, processes * perProcess * rounds, 'every section ran');
+  t.true(
+    sections.every((section) => section.valid),
+    'every holder held a valid lease throughout its section',
+  );
+  t.is(new Set(sections.map((section) => section.token)).size, sections.length, 'every grant had its own token');
+  const most = mostAtOnce(sections);
+  t.log(`${sections.length} sections in ${processes} processes, at most ${most} at once`);
+  t.true(most <= limit, `${most} holders at once`);
+  // An update turned away at the in-flight limit makes the server drop the workflow's cached state and abort every
+  // other update waiting on it.
+  t.deepEqual(
+    results.flatMap((result) => result['updateFailures'] as number[]),
+    [],
+    'gRPC status codes of update calls: 8 is the in-flight limit, 14 an aborted update',
+  );
+});
