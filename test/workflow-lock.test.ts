@@ -8,7 +8,6 @@ import { createCoordinator, type Lease } from '../lib/index.js';
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
 import { failureTypes } from '../lib/errors.js';
-import { lockTimings } from '../lib/workflows/lock-workflow.js';
 import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
 import type {
   enqueueingWorkflow,
