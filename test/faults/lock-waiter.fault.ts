@@ -27,7 +27,7 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   const resource = `dead-waiter-${randomUUID()}`;
 
   const first = await acquire(resource);
-  t.true(await suite.fence.write(resource, first.token, 'first', 'enter'));
+  t.true(await suite.fence.write(resource, first, 'first', 'enter'));
   const dead: Child[] = [];
   for (let i = 0; i < DEAD; i++) {
     const waiter = spawnHelper('holder.ts', `dead waiter ${i}`, {
@@ -44,7 +44,7 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   await Promise.all(dead.map((waiter) => waiter.kill('SIGKILL')));
 
   // Watch the holder change hands: each dead waiter's grant, then the live waiter's.
-  t.true(await suite.fence.write(resource, first.token, 'first', 'exit'));
+  t.true(await suite.fence.write(resource, first, 'first', 'exit'));
   await first.release();
   const releasedAt = performance.now();
   const grants: { token: number; at: number }[] = [];
@@ -60,8 +60,8 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   const waited = performance.now() - releasedAt;
   watching = false;
   await watcher;
-  t.true(await suite.fence.write(resource, lease.token, 'last', 'enter'));
-  t.true(await suite.fence.write(resource, lease.token, 'last', 'exit'));
+  t.true(await suite.fence.write(resource, lease, 'last', 'enter'));
+  t.true(await suite.fence.write(resource, lease, 'last', 'exit'));
   await lease.release();
 
   const held = grants
@@ -75,7 +75,8 @@ test('waiters SIGKILLed while waiting hold the lock up for at most the claim win
   // Each lapse takes the claim window plus one workflow task; allow 2 s per hand-off on a loaded machine.
   t.true(waited <= DEAD * (lockTimings.claimWindow + 2_000), `waited ${waited.toFixed(0)} ms`);
   const verdict = checkLog(await suite.fence.log(resource));
-  t.deepEqual(verdict.acceptedOverlaps, []);
+  t.deepEqual(verdict.overlaps, [], 'no two holders believed they held at once');
+  t.deepEqual(verdict.unbelieved, [], 'every write was made while its writer believed it held the lease');
   t.deepEqual(verdict.openedOverOpen, []);
   t.deepEqual(verdict.rejected, []);
 });
@@ -84,7 +85,7 @@ test('a waiter paused while its grant is made and lapses asks again when it resu
   const { acquire, lockStatus } = createCoordinator({ client: suite.env.client, taskQueue: suite.env.taskQueue });
   const resource = `paused-waiter-${randomUUID()}`;
   const first = await acquire(resource);
-  t.true(await suite.fence.write(resource, first.token, 'first', 'enter'));
+  t.true(await suite.fence.write(resource, first, 'first', 'enter'));
   const waiter = spawnHelper('holder.ts', 'paused waiter', {
     TASK_QUEUE: suite.env.taskQueue,
     RESOURCE: resource,
@@ -97,22 +98,23 @@ test('a waiter paused while its grant is made and lapses asks again when it resu
   await waiter.kill('SIGSTOP');
   const next = acquire(resource);
   await untilWaitingFor(lockStatus, resource, 2);
-  t.true(await suite.fence.write(resource, first.token, 'first', 'exit'));
+  t.true(await suite.fence.write(resource, first, 'first', 'exit'));
   await first.release();
 
   const lease = await next;
   t.is(lease.token, first.token + 2, 'the paused waiter was granted first, and its grant lapsed unclaimed');
-  t.true(await suite.fence.write(resource, lease.token, 'next', 'enter'));
+  t.true(await suite.fence.write(resource, lease, 'next', 'enter'));
   // The paused waiter resumes while the next holder is inside; it reads its grant's answer now, seconds late.
   await waiter.kill('SIGCONT');
   await sleep(2_000);
-  t.true(await suite.fence.write(resource, lease.token, 'next', 'exit'), 'the next holder is undisturbed');
+  t.true(await suite.fence.write(resource, lease, 'next', 'exit'), 'the next holder is undisturbed');
   await lease.release();
   const resumed = await waiter.waitFor((message) => typeof message['entered'] === 'number', 60_000, 'its grant');
   await waiter.kill('SIGKILL');
 
   t.true((resumed['entered'] as number) > lease.token, 'the resumed waiter entered with a new grant');
   const verdict = checkLog(await suite.fence.log(resource));
-  t.deepEqual(verdict.acceptedOverlaps, []);
+  t.deepEqual(verdict.overlaps, [], 'no two holders believed they held at once');
+  t.deepEqual(verdict.unbelieved, [], 'every write was made while its writer believed it held the lease');
   t.deepEqual(verdict.rejected, [], 'no write with the lapsed grant reached the resource');
 });

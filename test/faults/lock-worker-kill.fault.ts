@@ -1,5 +1,6 @@
 // Case 1: the worker hosting the lock workflows is SIGKILLed again and again during a 16-contender run. At the fenced
-// resource: no two critical sections overlap, and every waiter is eventually granted.
+// resource: no two critical sections overlap, and every waiter is eventually granted. Every run of the lock workflow
+// that completed or continued as new replays; the others are of the known kind (see `closedRuns`).
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,10 @@ const quick = process.env['FAULTS_QUICK'] === '1';
 const KILLS = quick ? 5 : 20;
 const CONTENDER_PROCESSES = 2;
 const CONTENDERS_PER_PROCESS = 8;
+/** How a run fails when a worker cannot replay its history (the SDK's nondeterminism error, TMPRL1100). */
+const NONDETERMINISM = /nondeterminism/i;
+/** How waiters terminate a run whose workflow tasks keep failing (`terminateIfStuck` in lib/lock/client.ts). */
+const STUCK = /^temporal-coordination: \d+ workflow tasks failed in a row/;
 
 /** Runs `fn` with a client of its own on the test server (the contenders' clients live in other processes). */
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
@@ -65,32 +70,64 @@ function diagnose(workflowId: string): Promise<string> {
   });
 }
 
+/** One run of a lock workflow, and how it ended. */
+interface RunRecord {
+  readonly runId: string;
+  /** `COMPLETED`, `CONTINUED_AS_NEW`, `FAILED`, `TERMINATED`, ... */
+  readonly status: string;
+  /** A failed run's failure message, a terminated run's reason; empty for the others. */
+  readonly ending: string;
+  /** Why its history does not replay with the workflow code, if it does not; the history is saved for study. */
+  readonly replayError?: string;
+}
+
 /**
- * Replays every run of `workflowId` with the workflow code. A history the same code cannot replay fails its run when a
- * worker next loads it (the worker's `workflowFailureErrorTypes`), and a new run takes over: the TypeScript SDK 1.24 has
- * been seen to write such histories when a worker dies mid-task. Saves each one, so it can be studied.
+ * Every run of `workflowId`, once the workflow has closed, replayed with the workflow code. A history the same code
+ * cannot replay fails its run when a worker next loads it (the worker's `workflowFailureErrorTypes`), or has its run
+ * terminated by waiters as stuck, and a new run takes over: the TypeScript SDK 1.24 has been seen to write such
+ * histories when a worker dies mid-task (README, Reliability).
  */
-async function replayErrors(client: Client, workflowId: string): Promise<string[]> {
+async function closedRuns(client: Client, workflowId: string): Promise<RunRecord[]> {
+  const { runId: lastRunId } = await client.workflow.getHandle(workflowId).describe();
+  // Visibility lags a little behind: wait until it lists every run closed, the last one included.
+  const list = async () => {
+    const runs = [];
+    for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(run);
+    return runs;
+  };
+  await until(
+    async () => {
+      const runs = await list();
+      return runs.some((run) => run.runId === lastRunId) && runs.every((run) => run.status.name !== 'RUNNING');
+    },
+    30_000,
+    'every run listed closed',
+  );
   quietRuntime();
   const bundle = workflowBundle();
-  const histories = client.workflow.list({ query: `WorkflowId = '${workflowId}'` }).intoHistories();
-  const errors: string[] = [];
+  const replayErrors = new Map<string, string>();
   for await (const result of Worker.runReplayHistories(
     bundle ? { workflowBundle: bundle } : { workflowsPath },
-    histories,
+    client.workflow.list({ query: `WorkflowId = '${workflowId}'` }).intoHistories(),
   )) {
     if (result.error) {
       const { saved } = await saveHistory(client.workflow.getHandle(workflowId, result.runId), result.runId);
-      errors.push(`run ${result.runId}: ${result.error.message.slice(0, 300)}; history saved to ${saved}`);
+      replayErrors.set(result.runId, `${result.error.message.slice(0, 300)}; history saved to ${saved}`);
     }
   }
-  return errors;
-}
-
-/** How many runs of `workflowId` ended with `status`. */
-async function countRuns(client: Client, workflowId: string, status: string): Promise<number> {
-  const { count } = await client.workflow.count(`WorkflowId = '${workflowId}' AND ExecutionStatus = '${status}'`);
-  return count;
+  const runs: RunRecord[] = [];
+  for (const run of await list()) {
+    let ending = '';
+    if (run.status.name === 'FAILED' || run.status.name === 'TERMINATED') {
+      const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+      const last = history.events?.at(-1);
+      const failure = last?.workflowExecutionFailedEventAttributes?.failure;
+      ending = failure ? (failure.message ?? '') : (last?.workflowExecutionTerminatedEventAttributes?.reason ?? '');
+    }
+    const replayError = replayErrors.get(run.runId);
+    runs.push({ runId: run.runId, status: run.status.name, ending, ...(replayError ? { replayError } : {}) });
+  }
+  return runs;
 }
 
 test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no overlap at the fence, every waiter granted`, async (t) => {
@@ -99,6 +136,7 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
   const fence = Fence.open();
   const taskQueue = `faults-worker-kill-${randomUUID().slice(0, 8)}`;
   const resource = `worker-kill-${randomUUID()}`;
+  const workflowId = lockIdPrefix(DEFAULT_ID_PREFIX) + resource;
   const children: Child[] = [];
   t.teardown(async () => {
     await killAll(children);
@@ -130,31 +168,57 @@ test(`SIGKILLing the lock worker ${KILLS} times during a 16-contender run: no ov
       async () => (await sections()) > sectionsBefore,
       120_000,
       `a section after kill ${kill}`,
-      () => diagnose(lockIdPrefix(DEFAULT_ID_PREFIX) + resource),
+      () => diagnose(workflowId),
     );
     downtimes.push(performance.now() - killedAt);
   }
 
   const stats = await contention.stop();
+  // Idle, the workflow completes after its linger; its worker must still run for that.
+  await withClient((client) =>
+    until(
+      async () => (await client.workflow.getHandle(workflowId).describe()).status.name !== 'RUNNING',
+      60_000,
+      'the lock workflow to close once idle',
+      () => diagnose(workflowId),
+    ),
+  );
   await worker.kill('SIGTERM');
 
   const verdict = checkLog(await fence.log(resource));
   t.log(
-    `${KILLS} kills, ${verdict.sections} critical sections in ${((performance.now() - started) / 1000).toFixed(0)} s; ` +
+    `${KILLS} kills, ${verdict.sections} critical sections in ${((performance.now() - started) / 1000).toFixed(0)} s ` +
+      `(${verdict.overlaps.length} overlaps, ${verdict.rejected.length} rejected writes); ` +
       `lock back after a kill in ${Math.min(...downtimes).toFixed(0)}..${Math.max(...downtimes).toFixed(0)} ms ` +
       `(median ${downtimes.sort((a, b) => a - b)[downtimes.length >> 1]!.toFixed(0)}); ` +
       `longest wait for a grant ${Math.max(...stats.map((contender) => contender.maxWaitMs)).toFixed(0)} ms`,
   );
   checkContention(t, verdict, stats, CONTENDER_PROCESSES * CONTENDERS_PER_PROCESS);
-  const workflowId = lockIdPrefix(DEFAULT_ID_PREFIX) + resource;
-  const { failedRuns, terminatedRuns, unreplayable } = await withClient(async (client) => ({
-    failedRuns: await countRuns(client, workflowId, 'Failed'),
-    terminatedRuns: await countRuns(client, workflowId, 'Terminated'),
-    unreplayable: await replayErrors(client, workflowId),
-  }));
+
+  const runs = await withClient((client) => closedRuns(client, workflowId));
+  const count = (status: string) => runs.filter((run) => run.status === status).length;
+  const replaced = runs.filter((run) => run.status === 'FAILED' || run.status === 'TERMINATED');
   t.log(
-    `runs replaced: ${failedRuns} failed by a nondeterminism error, ${terminatedRuns} terminated by waiters as stuck; ` +
-      `${unreplayable.length} histories do not ` +
-      `replay${unreplayable.length > 0 ? `:\n${unreplayable.join('\n')}` : ''}`,
+    `${runs.length} runs: ${count('COMPLETED')} completed, ${count('CONTINUED_AS_NEW')} continued as new, ` +
+      `${count('FAILED')} failed, ${count('TERMINATED')} terminated; ${runs.filter((run) => run.replayError).length} ` +
+      `histories do not replay` +
+      replaced.map((run) => `\n${run.status} ${run.runId}: ${run.ending}; replay: ${run.replayError ?? 'ok'}`).join(''),
+  );
+  t.deepEqual(
+    runs.filter((run) => ['COMPLETED', 'CONTINUED_AS_NEW'].includes(run.status) && run.replayError),
+    [],
+    'every run that completed or continued as new replays',
+  );
+  // The known kind (README, Reliability): the worker fails a run it cannot replay (`workflowFailureErrorTypes`), or
+  // waiters terminate a run whose workflow tasks keep failing (lib/lock/client.ts); a new run takes over either way.
+  t.deepEqual(
+    runs.filter(
+      (run) =>
+        !['COMPLETED', 'CONTINUED_AS_NEW'].includes(run.status) &&
+        !(run.status === 'FAILED' && NONDETERMINISM.test(run.ending)) &&
+        !(run.status === 'TERMINATED' && STUCK.test(run.ending)),
+    ),
+    [],
+    'every other run failed with a nondeterminism error or was terminated by waiters as stuck',
   );
 });

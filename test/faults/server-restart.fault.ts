@@ -1,6 +1,6 @@
 // Case 4: the Temporal server itself is restarted (a dev server persisting to SQLite with --db-filename) in the middle
 // of a contention run and of a queue drain. After each restart the lock goes on with no overlap and no lost waiter, and
-// every job is applied once, in order per key.
+// every job is done, one at a time in order per key, run again only around a restart.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { runServerFaults } from './_helpers/server-faults.js';
 const quick = process.env['FAULTS_QUICK'] === '1';
 const RESTARTS = quick ? 1 : 3;
 
-test(`restarting the server ${RESTARTS} times mid-run: no overlap, no lost waiter, every job applied once in order`, async (t) => {
+test(`restarting the server ${RESTARTS} times mid-run: no overlap, no lost waiter, every job done in order`, async (t) => {
   t.timeout(RESTARTS * 180_000);
   const scratch = mkdtempSync(join(tmpdir(), 'faults-server-restart-'));
   // A server of this case's own, not the shared one: TEMPORAL_ADDRESS is ignored so it really starts one.

@@ -87,13 +87,16 @@ export async function killAll(children: Iterable<Child>): Promise<void> {
   );
 }
 
-/** Starts a worker child (worker.ts), adds it to `children` (to be killed at teardown) and waits until it polls. */
+/**
+ * Starts a worker child (worker.ts), adds it to `children` (to be killed at teardown) and waits until it polls. It
+ * records its job attempts under `name`, which must be unique in the run.
+ */
 export async function startWorker(
   children: Child[],
   name: string,
   env: Record<string, string | number>,
 ): Promise<Child> {
-  const worker = spawnHelper('worker.ts', name, env);
+  const worker = spawnHelper('worker.ts', name, { ...env, WORKER: name });
   children.push(worker);
   await worker.waitFor((message) => message['ready'] === true, 60_000, 'ready');
   return worker;

@@ -34,13 +34,13 @@ async function contend(writer: string): Promise<Stats> {
         stats.maxWaitMs = Math.max(stats.maxWaitMs, performance.now() - asked);
         stats.grants++;
         stats.tokens.push(lease.token);
-        if (!(await fence.write(resource, lease.token, writer, 'enter'))) return;
+        if (!(await fence.write(resource, lease, writer, 'enter'))) return;
         await sleep(sectionMs);
         if (lease.signal.aborted) {
           await fence.note(resource, lease.token, writer, 'lease-lost');
           return;
         }
-        await fence.write(resource, lease.token, writer, 'exit');
+        await fence.write(resource, lease, writer, 'exit');
       });
     } catch (error) {
       stats.errors.push(String(error));

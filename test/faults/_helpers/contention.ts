@@ -44,7 +44,10 @@ export function startContention(children: Child[], options: ContentionOptions) {
   };
 }
 
-/** No overlap, no failed acquisition, every contender granted, one token per grant, every grant at the fence. */
+/**
+ * No overlap in the raw record, no failed acquisition, every contender granted, one token per grant, every grant at the
+ * fence.
+ */
 export function checkContention(
   t: ExecutionContext,
   verdict: Verdict,
@@ -52,7 +55,8 @@ export function checkContention(
   contenders: number,
 ): void {
   const tokens = stats.flatMap((contender) => contender.tokens);
-  t.deepEqual(verdict.acceptedOverlaps, [], 'accepted writes never overlap');
+  t.deepEqual(verdict.overlaps, [], 'no two holders believed they held at once, and grants came in token order');
+  t.deepEqual(verdict.unbelieved, [], 'every write was made while its writer believed it held the lease');
   t.deepEqual(verdict.openedOverOpen, [], 'no section entered while another was open');
   t.deepEqual(verdict.rejected, [], 'no holder wrote after a later holder entered');
   t.deepEqual(verdict.unfinished, [], 'every section finished');

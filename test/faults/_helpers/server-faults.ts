@@ -1,6 +1,6 @@
 // The shape of the cases that break the Temporal server itself (4: dev server restarts, 7: cluster node kills): a lock
 // contention run (8 contenders in 2 processes) and a 5 x 100-job drain through one frontend, a fault injected a few
-// times while both run, then the checks at the fenced resource and the effects table.
+// times while both run, then the checks on the raw records: the fence's log and the job attempts.
 import type { ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -8,11 +8,16 @@ import { createCoordinator, retryInterceptors } from '../../../lib/index.js';
 import { killAll, startWorker, type Child } from './children.js';
 import { sleep, until } from './client.js';
 import { checkContention, startContention } from './contention.js';
-import { checkEffects, Effects, enqueueEffects, setupEffects } from './effects.js';
+import { checkAttempts, Effects, enqueueEffects, setupEffects } from './effects.js';
 import { checkLog, Fence, setupFence } from './fence.js';
 
 const KEYS = 5;
 const JOBS_PER_KEY = 100;
+/**
+ * How long after a fault is over the server may still lose an attempt's completion: a restarted server or a returning
+ * node takes seconds to load or move back its shards.
+ */
+const OUTAGE_TAIL = 10_000;
 
 export interface ServerFaultOptions {
   /** Names the task queue, the resource and the keys. */
@@ -59,24 +64,28 @@ export async function runServerFaults(t: ExecutionContext, options: ServerFaultO
   await enqueueEffects(enqueue, run, keys, JOBS_PER_KEY);
 
   const sections = async () => checkLog(await fence.log(resource)).sections;
-  const applied = async () => (await effects.applied(run)).length;
+  const finished = () => effects.finishedJobs(run);
   await until(async () => (await sections()) >= 20, 120_000, 'the first 20 sections');
   const outages: number[] = [];
+  const spans: { from: number; to: number }[] = [];
   let midDrain = 0;
   for (let round = 1; round <= options.rounds; round++) {
     await sleep(1_000 + Math.random() * 2_000);
-    if ((await applied()) < KEYS * JOBS_PER_KEY) midDrain++;
+    if ((await finished()) < KEYS * JOBS_PER_KEY) midDrain++;
     const sectionsBefore = await sections();
     const injectedAt = performance.now();
+    const from = Date.now();
     await options.inject(round);
     // The lock is back when a new section enters after the fault.
     await until(async () => (await sections()) > sectionsBefore, 120_000, `a section after fault ${round}`);
     outages.push(performance.now() - injectedAt);
     await options.recover?.(round);
+    spans.push({ from, to: Date.now() + OUTAGE_TAIL });
   }
-  await until(async () => (await applied()) >= KEYS * JOBS_PER_KEY, 300_000, 'every effect');
+  await until(async () => (await finished()) >= KEYS * JOBS_PER_KEY, 300_000, 'every job finished');
   const stats = await contention.stop();
   await worker.kill('SIGTERM');
+  const ended = new Map([[worker.name, { at: Date.now(), killed: false }]]);
 
   const verdict = checkLog(await fence.log(resource));
   t.log(
@@ -86,5 +95,14 @@ export async function runServerFaults(t: ExecutionContext, options: ServerFaultO
   );
   t.is(midDrain, options.rounds, 'every fault landed while jobs were draining');
   checkContention(t, verdict, stats, 8);
-  checkEffects(t, await effects.applied(run), keys, JOBS_PER_KEY);
+  const summary = checkAttempts(t, await effects.attempts(run), await effects.applied(run), keys, JOBS_PER_KEY, {
+    ended,
+    outages: spans,
+  });
+  const { outage, timeout } = summary.excuses;
+  t.log(
+    `${verdict.overlaps.length} overlaps, ${verdict.rejected.length} rejected writes; ${summary.attempts} job ` +
+      `attempts, ${summary.reruns} re-runs (${outage} around a fault, ${timeout} after an attempt overran its ` +
+      `timeout; ${summary.alreadyApplied} found the effect applied)`,
+  );
 }
