@@ -4,12 +4,18 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
+import { killAll, type Child } from './faults/_helpers/children.js';
+import { checkContention, startContention } from './faults/_helpers/contention.js';
+import { checkLog, Fence, setupFence } from './faults/_helpers/fence.js';
+import { until } from './faults/_helpers/client.js';
 
 let env: TestEnv;
+const children: Child[] = [];
 test.before(async () => {
   env = await startTestEnv('cross-process');
 });
 test.after.always(async () => {
+  await killAll(children);
   await env?.teardown();
 });
 
@@ -62,7 +68,9 @@ function mostAtOnce(sections: readonly Section[]): number {
 }
 
 test('a semaphore admits at most limit holders across processes, which never meet the server limit of 10 updates in flight', async (t) => {
-  const [processes, perProcess, rounds, limit] = [6, 2, 5, 4];
+  // 18 contenders for 4 slots, so that 14 wait at once: more than the server's 10 updates in flight, were every
+  // waiter to block in one. Sections of 500 ms, so that the holders' sections do run side by side.
+  const [processes, perProcess, rounds, limit] = [6, 3, 3, 4];
   const id = env.id('semaphore');
   const results = await Promise.all(
     Array.from({ length: processes }, () =>
@@ -71,7 +79,7 @@ test('a semaphore admits at most limit holders across processes, which never mee
         LIMIT: limit,
         COORDINATORS: perProcess,
         ROUNDS: rounds,
-        SECTION_MS: 50,
+        SECTION_MS: 500,
       }),
     ),
   );
@@ -96,4 +104,23 @@ test('a semaphore admits at most limit holders across processes, which never mee
     [],
     'gRPC status codes of update calls: 8 is the in-flight limit, 14 an aborted update',
   );
+});
+
+test('one holder at a time across processes, checked in the raw write log of a fenced PostgreSQL table', async (t) => {
+  // The fault suite's contention run without the faults: 3 processes of 4 contenders loop withLock around a section
+  // that writes `enter`, waits 30 ms and writes `exit`, each write logged with what its writer believed, until every
+  // contender could have been granted three times.
+  const [processes, perProcess] = [3, 4];
+  await setupFence();
+  const fence = Fence.open();
+  t.teardown(() => fence.close());
+  const resource = env.id('fenced');
+  const contention = startContention(children, { taskQueue: env.taskQueue, resource, processes, perProcess });
+  await Promise.all(children.map((child) => child.waitFor((message) => 'ready' in message, 60_000, 'ready')));
+  const sections = async () => checkLog(await fence.log(resource)).sections;
+  await until(async () => (await sections()) >= 3 * processes * perProcess, 120_000, 'the first sections');
+  const stats = await contention.stop();
+  const verdict = checkLog(await fence.log(resource));
+  t.log(`${verdict.sections} critical sections in ${processes} processes`);
+  checkContention(t, verdict, stats, processes * perProcess);
 });
