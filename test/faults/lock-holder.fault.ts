@@ -1,7 +1,7 @@
 // Cases 2 and 3: a holder killed (SIGKILL) before it claims its grant or after renewing, or paused past its ttl
 // (SIGSTOP, then SIGCONT) in its critical section. The holder runs in a child process; the next waiter and the worker
 // run in the test process.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createCoordinator, type Coordinator, type Lease } from '../../lib/index.js';
 import { lockTimings } from '../../lib/workflows/lock-workflow.js';
@@ -68,6 +68,21 @@ async function followGrant(
   }
 }
 
+/**
+ * The next holder enters and leaves the fenced resource; then its token is greater than the killed holder's, and the
+ * log shows no overlap, no refused write, and only the killed holder's section left open.
+ */
+async function nextHolderEnters(t: ExecutionContext, resource: string, lease: Lease, holderToken: number) {
+  t.true(await suite.fence.write(resource, lease, 'next', 'enter'));
+  t.true(await suite.fence.write(resource, lease, 'next', 'exit'));
+  await lease.release();
+  t.true(lease.token > holderToken);
+  const verdict = checkLog(await suite.fence.log(resource));
+  t.deepEqual(verdict.overlaps, [], 'no two holders believed they held at once');
+  t.deepEqual(verdict.rejected, []);
+  t.deepEqual(verdict.unfinished, [holderToken], 'only the killed holder left its section open');
+}
+
 test.serial(
   'a holder SIGKILLed before it claims its grant: the next waiter is granted when the claim window ends',
   async (t) => {
@@ -94,9 +109,7 @@ test.serial(
         continue;
       }
       const { lease, at } = await next;
-      t.true(await suite.fence.write(resource, lease, 'next', 'enter'));
-      t.true(await suite.fence.write(resource, lease, 'next', 'exit'));
-      await lease.release();
+      await nextHolderEnters(t, resource, lease, holderToken);
 
       const latency = at - killedAt;
       t.log(
@@ -114,11 +127,6 @@ test.serial(
         `granted ${at - grantedAt} ms after the holder's grant: not before the claim window ends`,
       );
       t.true(at >= grant.expiresAt, 'granted no earlier than the unclaimed grant expired by the workflow');
-      t.true(lease.token > holderToken);
-      const verdict = checkLog(await suite.fence.log(resource));
-      t.deepEqual(verdict.overlaps, [], 'no two holders believed they held at once');
-      t.deepEqual(verdict.rejected, []);
-      t.deepEqual(verdict.unfinished, [holderToken], 'only the killed holder left its section open');
       return;
     }
     t.fail(`the kill never landed before the claim in ${ATTEMPTS} attempts (killed ${claimedFirst.join(', ')} ms in)`);
@@ -144,9 +152,7 @@ test.serial(
       t.is(held?.token, holderToken);
       t.true(held?.claimed, 'the holder had renewed its grant');
       const { lease, at } = await next;
-      t.true(await suite.fence.write(resource, lease, 'next', 'enter'));
-      t.true(await suite.fence.write(resource, lease, 'next', 'exit'));
-      await lease.release();
+      await nextHolderEnters(t, resource, lease, holderToken);
 
       const latency = at - killedAt;
       t.log(
@@ -158,11 +164,6 @@ test.serial(
         latency >= (ttl * 2) / 3 - ANSWER_SLACK,
         `granted ${latency} ms after the kill: not before the lease renewed within ttl / 3 of it could run out`,
       );
-      t.true(lease.token > holderToken);
-      const verdict = checkLog(await suite.fence.log(resource));
-      t.deepEqual(verdict.overlaps, [], 'no two holders believed they held at once');
-      t.deepEqual(verdict.rejected, []);
-      t.deepEqual(verdict.unfinished, [holderToken], 'only the killed holder left its section open');
     }
   },
 );
