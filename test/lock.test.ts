@@ -27,6 +27,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How late a timer of this process may fire while the 1,000-waiter test shares its event loop. */
 const TIMER_SLACK = 1_000;
 
+/** The ttl of a bare request: far past the claim window, so only the claim window frees a grant made to it. */
 const RAW_TTL = 30_000;
 /** Sends a bare acquire request, as a client that then dies would. */
 async function rawAcquire(resourceId: string, requestId: string) {
