@@ -1,10 +1,8 @@
 // The guarantees that speak of processes, checked with contenders in child processes: nothing is shared between them
 // but the Temporal server (and, for the lock, the fenced PostgreSQL table they write to).
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
-import { killAll, type Child } from './faults/_helpers/children.js';
+import { killAll, spawnHelper, type Child } from './faults/_helpers/children.js';
 import { checkContention, startContention } from './faults/_helpers/contention.js';
 import { checkLog, Fence, setupFence } from './faults/_helpers/fence.js';
 import { until } from './faults/_helpers/client.js';
@@ -18,34 +16,6 @@ test.after.always(async () => {
   await killAll(children);
   await env?.teardown();
 });
-
-/** Runs `test/_helpers/<script>` in a child process and resolves with the JSON line it prints last. */
-function runChild(script: string, vars: Record<string, string | number>): Promise<Record<string, unknown>> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL(`_helpers/${script}`, import.meta.url))],
-    {
-      env: {
-        ...process.env,
-        TASK_QUEUE: env.taskQueue,
-        ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as Record<string, unknown>);
-      else reject(new Error(`${script} exited with ${code}: ${stderr.trim().slice(-2_000)}`));
-    });
-  });
-}
 
 interface Section {
   readonly token: number;
@@ -72,16 +42,19 @@ test('a semaphore admits at most limit holders across processes, which never mee
   // waiter to block in one. Sections of 500 ms, so that the holders' sections do run side by side.
   const [processes, perProcess, rounds, limit] = [6, 3, 3, 4];
   const id = env.id('semaphore');
+  const contenders = Array.from({ length: processes }, (_, i) =>
+    spawnHelper('semaphore-contenders.ts', `semaphore contenders ${i}`, {
+      TASK_QUEUE: env.taskQueue,
+      RESOURCE: id,
+      LIMIT: limit,
+      COORDINATORS: perProcess,
+      ROUNDS: rounds,
+      SECTION_MS: 500,
+    }),
+  );
+  children.push(...contenders);
   const results = await Promise.all(
-    Array.from({ length: processes }, () =>
-      runChild('semaphore-child.ts', {
-        RESOURCE: id,
-        LIMIT: limit,
-        COORDINATORS: perProcess,
-        ROUNDS: rounds,
-        SECTION_MS: 500,
-      }),
-    ),
+    contenders.map((child) => child.waitFor((message) => 'sections' in message, 120_000, 'its sections')),
   );
   const sections = results.flatMap((result) => result['sections'] as Section[]);
   t.deepEqual(
@@ -115,8 +88,10 @@ test('one holder at a time across processes, checked in the raw write log of a f
   const fence = Fence.open();
   t.teardown(() => fence.close());
   const resource = env.id('fenced');
-  const contention = startContention(children, { taskQueue: env.taskQueue, resource, processes, perProcess });
-  await Promise.all(children.map((child) => child.waitFor((message) => 'ready' in message, 60_000, 'ready')));
+  const started: Child[] = [];
+  const contention = startContention(started, { taskQueue: env.taskQueue, resource, processes, perProcess });
+  children.push(...started);
+  await Promise.all(started.map((child) => child.waitFor((message) => 'ready' in message, 60_000, 'ready')));
   const sections = async () => checkLog(await fence.log(resource)).sections;
   await until(async () => (await sections()) >= 3 * processes * perProcess, 120_000, 'the first sections');
   const stats = await contention.stop();

@@ -4,20 +4,20 @@
 // recorded below the retries (which would hide it). Prints one JSON line when done:
 // `{ sections: [{ token, start, end, valid }], updateFailures: [code...], errors: [message...] }`, times by Date.now()
 // (one clock for every process on the machine).
-// Usage: node --import tsx semaphore-child.ts (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, RESOURCE, LIMIT,
+// Usage: node --import tsx semaphore-contenders.ts (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, RESOURCE, LIMIT,
 // COORDINATORS, ROUNDS, SECTION_MS).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, makeGrpcRetryInterceptor } from '@temporalio/client';
-import { createCoordinator, retryInterceptors, type Lease } from '../../lib/index.js';
+import { createCoordinator, retryInterceptors, type Lease } from '../../../lib/index.js';
+import { requiredEnv } from './client.js';
 
-const env = (name: string) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-};
-const [resource, taskQueue, address] = [env('RESOURCE'), env('TASK_QUEUE'), env('TEMPORAL_ADDRESS')];
+const [resource, taskQueue, address] = [
+  requiredEnv('RESOURCE'),
+  requiredEnv('TASK_QUEUE'),
+  requiredEnv('TEMPORAL_ADDRESS'),
+];
 const [limit, coordinators, rounds, sectionMs] = ['LIMIT', 'COORDINATORS', 'ROUNDS', 'SECTION_MS'].map((name) =>
-  Number(env(name)),
+  Number(requiredEnv(name)),
 ) as [number, number, number, number];
 
 const updateFailures: number[] = [];
