@@ -7,7 +7,7 @@ import { createCoordinator, LeaseLostError, type Lease } from '../lib/index.js';
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
 import { createWorker, type CreateWorkerOptions } from '../lib/worker.js';
-import { headSlots } from '../lib/workflows/lock-workflow.js';
+import { headSlots } from '../lib/workflows/lock-protocol.js';
 import { aborted, startTestEnv, workflowBundle, type TestEnv } from './_helpers/temporal.js';
 
 let env: TestEnv;

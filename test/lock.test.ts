@@ -11,7 +11,8 @@ import {
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
 import { acquireSignal, releaseSignal, requestStatesQuery } from '../lib/workflows/definitions.js';
-import { BLOCKING_UP_TO_MEMO, headSlots, lockTimings, lockWorkflow } from '../lib/workflows/lock-workflow.js';
+import { BLOCKING_UP_TO_MEMO, headSlots, lockTimings } from '../lib/workflows/lock-protocol.js';
+import { lockWorkflow } from '../lib/workflows/lock-workflow.js';
 import { aborted, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 let env: TestEnv;

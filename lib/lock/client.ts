@@ -13,7 +13,8 @@ import {
   withdrawSignal,
 } from '../workflows/definitions.js';
 import type { ForcedRelease, RequestState } from '../workflows/lock-core.js';
-import { headSlots, lockWorkflow } from '../workflows/lock-workflow.js';
+import { headSlots } from '../workflows/lock-protocol.js';
+import { lockWorkflow } from '../workflows/lock-workflow.js';
 import { HeadWatcher } from './head-watcher.js';
 import { ClientLease, type Lease } from './lease.js';
 import { StateBatcher } from './state-batcher.js';

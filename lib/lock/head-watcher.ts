@@ -1,5 +1,5 @@
 import type { WorkflowClient } from '@temporalio/client';
-import { BLOCKING_UP_TO_MEMO } from '../workflows/lock-workflow.js';
+import { BLOCKING_UP_TO_MEMO } from '../workflows/lock-protocol.js';
 
 /** A describe of a lock workflow is short: a slower one gives way to a query, which knows how to wait for a server. */
 const READ_TIMEOUT = 2_000;

@@ -12,7 +12,8 @@
  * ```
  * @module
  */
-export { lockWorkflow, lockTimings, type LockWorkflowInput } from './lock-workflow.js';
+export { lockWorkflow, type LockWorkflowInput } from './lock-workflow.js';
+export { lockTimings } from './lock-protocol.js';
 export * from './definitions.js';
 export type {
   AcquireRequest,

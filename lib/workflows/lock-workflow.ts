@@ -22,32 +22,7 @@ import {
   withdrawSignal,
 } from './definitions.js';
 import { LockCore, type LockSnapshot, type RequestState } from './lock-core.js';
-
-/** Fixed protocol timings, shared with the client. */
-export const lockTimings = {
-  /** A grant must be claimed (first renewal) within this long, or it is revoked: this bounds what a dead waiter costs. */
-  claimWindow: 5_000,
-  /** An idle resource's workflow waits this long for a new request before it completes. */
-  linger: 2_000,
-} as const;
-
-/** At most this many blocking waits and renewals at once: short of the server's 10 updates in flight per workflow. */
-const MAX_UPDATES_IN_FLIGHT = 8;
-
-/**
- * How many waiters at the head of the queue of a resource with `limit` slots may block in an update; the rest poll a
- * query. With the holders' renewals they stay under the server's 10 updates in flight per workflow, with room to
- * spare: an update turned away at that limit makes the server drop the workflow's cached state (see the client).
- */
-export function headSlots(limit: number): number {
-  return Math.max(1, MAX_UPDATES_IN_FLIGHT - limit);
-}
-
-/**
- * The memo field with the ticket of the last waiter that may block in an update: far-back waiters read it with a
- * describe (served by the server alone: no workflow task, no query buffer) to learn when to switch to a blocking wait.
- */
-export const BLOCKING_UP_TO_MEMO = 'blockingUpTo';
+import { BLOCKING_UP_TO_MEMO, headSlots, lockTimings } from './lock-protocol.js';
 
 /** Finished request IDs remembered to ignore duplicates. */
 const DEDUP_WINDOW = 2_000;

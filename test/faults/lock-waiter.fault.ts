@@ -4,7 +4,7 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createCoordinator, type Coordinator } from '../../lib/index.js';
-import { lockTimings } from '../../lib/workflows/lock-workflow.js';
+import { lockTimings } from '../../lib/workflows/lock-protocol.js';
 import { checkLog } from './_helpers/fence.js';
 import { spawnHelper, type Child } from './_helpers/children.js';
 import { sleep } from './_helpers/client.js';
