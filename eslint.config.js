@@ -21,7 +21,7 @@ const nodeOnlyInWorkflows = {
         'p-retry',
         '../*',
         '!../errors.js',
-        '!../duration.js',
+        '!../options.js',
         '!../ids.js',
         '!../queue',
         '../queue/*',

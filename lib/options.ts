@@ -1,3 +1,4 @@
+// Checks of the options users pass, each naming the option in its error; workflow-safe.
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 
@@ -52,4 +53,20 @@ export function checkKnownOptions(options: unknown, known: ReadonlySet<string>):
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new TypeError(`Unknown option \`${key}\``);
   }
+}
+
+/** Throws a TypeError naming the option unless `value` is an `AbortSignal` or left out. */
+export function optionalSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw new TypeError(`Expected \`${name}\` to be an AbortSignal, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws a TypeError naming the option unless `value` is a boolean or left out. */
+export function optionalBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  }
+  return value ?? fallback;
 }

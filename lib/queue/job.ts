@@ -6,6 +6,7 @@ import {
   type WorkflowClient,
 } from '@temporalio/client';
 import { JobFailedError, JobNotFoundError } from '../errors.js';
+import { optionalSignal } from '../options.js';
 import { retryTransient, type RetryOptions } from '../rpc.js';
 import { jobStatesQuery } from '../workflows/definitions.js';
 import type { JobView } from '../workflows/queue-core.js';
@@ -257,10 +258,7 @@ export class QueueJob<T> implements Job<T> {
 
   async result(options: JobResultOptions = {}): Promise<T> {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected `options` to be an object');
-    const { signal } = options;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError('Expected `signal` to be an AbortSignal');
-    }
+    const signal = optionalSignal('signal', options.signal);
     signal?.throwIfAborted();
     for (;;) {
       const settled = await this.watcher.wait(this.workflowId, this.runId, this.id, signal);

@@ -1,6 +1,6 @@
 // Everything `enqueue` is given is checked here, before any RPC: a bad job is never partially enqueued.
 import { randomUUID } from 'node:crypto';
-import { positiveDuration, positiveInteger } from '../duration.js';
+import { positiveDuration, positiveInteger } from '../options.js';
 import { queueLimits, type EnqueueRequest, type JobRetryPolicy } from '../workflows/queue-core.js';
 import type { EnqueueOptions, JobRetryOptions } from './options.js';
 

@@ -26,3 +26,6 @@ export function headSlots(limit: number): number {
  * describe (served by the server alone: no workflow task, no query buffer) to learn when to switch to a blocking wait.
  */
 export const BLOCKING_UP_TO_MEMO = 'blockingUpTo';
+
+/** A lease's ttl when the requester gives none, in ms (`'30s'`), from clients and from workflow code alike. */
+export const DEFAULT_TTL = 30_000;

@@ -15,14 +15,14 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { checkKnownOptions, optionalPositiveDuration, positiveDuration } from '../duration.js';
+import { checkKnownOptions, optionalPositiveDuration, positiveDuration } from '../options.js';
 import { failureTypes } from '../errors.js';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
 import type { Notification } from './lock-core.js';
+import { DEFAULT_TTL } from './lock-protocol.js';
 import { requestActivityNames as names, type RequestActivities } from './requests.js';
 
-const DEFAULT_TTL = 30_000;
 /** The withdrawal of an abandoned request is tried this long; an unclaimed grant lapses after the claim window anyway. */
 const WITHDRAW_BUDGET = 60_000;
 const ATTEMPT_TIMEOUT = 10_000;

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { checkResourceId } from '../ids.js';
+import {
+  checkKnownOptions,
+  optionalBoolean,
+  optionalPositiveDuration,
+  optionalSignal,
+  positiveDuration,
+  positiveInteger,
+} from '../options.js';
+import { retryTransient } from '../rpc.js';
+import { acquireSignal, withdrawSignal } from '../workflows/definitions.js';
+import { DEFAULT_TTL, headSlots } from '../workflows/lock-protocol.js';
+import { lockWorkflow } from '../workflows/lock-workflow.js';
+import type { AcquireOptions } from './options.js';
+
+/** How long requests are retried while the server is unreachable, unless `waitTimeout` says otherwise. */
+export const UNAVAILABLE_BUDGET = 60_000;
+/** A request is given at least this long, so a short `waitTimeout` on a busy server times out rather than fails. */
+const MIN_REQUEST_BUDGET = 5_000;
+/** How long the withdrawal of an abandoned request may be retried. */
+const WITHDRAW_BUDGET = 10_000;
+
+const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'autoRenew']);
+
+/** An `acquire` call's options, checked and resolved. */
+export interface AcquireParams {
+  readonly resourceId: string;
+  readonly workflowId: string;
+  readonly ttl: number;
+  readonly limit: number;
+  /** How many waiters at the head of the queue may block in an update. */
+  readonly slots: number;
+  readonly waitTimeout: number | undefined;
+  readonly autoRenew: boolean;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Checks `acquire`'s arguments, throwing a `TypeError` or `RangeError` that names the problem before anything is sent. */
+export function acquireParams(resourceId: string, options: AcquireOptions, prefix: string): AcquireParams {
+  checkResourceId('resourceId', resourceId, prefix);
+  checkKnownOptions(options, knownOptions);
+  const limit = options.limit === undefined ? 1 : positiveInteger('limit', options.limit);
+  return {
+    resourceId,
+    workflowId: prefix + resourceId,
+    ttl: optionalPositiveDuration('ttl', options.ttl, DEFAULT_TTL),
+    limit,
+    slots: headSlots(limit),
+    waitTimeout: options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout),
+    autoRenew: optionalBoolean('autoRenew', options.autoRenew, true),
+    signal: optionalSignal('signal', options.signal),
+  };
+}
+
+/** One request for a slot, as the lock workflow knows it: sent, asked again under a new ID, or withdrawn. */
+export class LockRequest {
+  requestId = randomUUID();
+  /** Whether the workflow may have the request: from then on, giving up must withdraw it. */
+  accepted = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+    private readonly params: AcquireParams,
+  ) {}
+
+  /** Queues the request (signal-with-start: the first request creates the workflow). */
+  async send(): Promise<void> {
+    const { workflowId, ttl, limit, waitTimeout, signal } = this.params;
+    const args = { requestId: this.requestId, ttl, limit };
+    await retryTransient(
+      'acquire',
+      () =>
+        this.client.workflow.signalWithStart(lockWorkflow, {
+          workflowId,
+          taskQueue: this.taskQueue,
+          args: [{}],
+          signal: acquireSignal,
+          signalArgs: [args],
+        }),
+      // Not the wait's signal: a server unreachable for the whole wait budget is reported as such, not as a timeout.
+      {
+        signal,
+        budget: Math.max(waitTimeout ?? UNAVAILABLE_BUDGET, MIN_REQUEST_BUDGET),
+        connection: this.client.connection,
+      },
+    );
+    this.accepted = true;
+  }
+
+  /** Queues the request again under a new ID, at the back of the queue. */
+  sendAgain(): Promise<void> {
+    this.requestId = randomUUID();
+    return this.send();
+  }
+
+  /** Best effort: a request given up must never be granted later (a grant that raced it is released). */
+  async withdraw(): Promise<void> {
+    const handle = this.client.workflow.getHandle(this.params.workflowId);
+    try {
+      await retryTransient('withdraw', () => handle.signal(withdrawSignal, { requestId: this.requestId }), {
+        budget: WITHDRAW_BUDGET,
+      });
+    } catch {
+      // Unreachable or closed: an unclaimed grant lapses after the claim window anyway.
+    }
+  }
+}
