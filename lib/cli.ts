@@ -7,6 +7,7 @@
  * npx temporal-coordination status lock invoice:42       # holders, tokens, waiters
  * npx temporal-coordination status queue customer:7      # pending, running, processed, failures
  * npx temporal-coordination release invoice:42 --token 1795869370050001
+ * npx temporal-coordination repair lock invoice:42      # terminate its run if its workflow tasks keep failing
  * ```
  * It connects like every Temporal tool, with @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE); `--address` and `--namespace` override them.
@@ -14,12 +15,13 @@
  */
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { DEFAULT_ID_PREFIX } from './context.js';
 import { createCoordinator, type Coordinator } from './coordinator.js';
 import { lockIdPrefix, queueIdPrefix } from './ids.js';
 import type { LockStatusResult } from './lock/client.js';
+import { terminateIfStuck } from './lock/stuck-run.js';
 import type { QueueStatusResult } from './queue/client.js';
 import { retryInterceptors } from './rpc.js';
 
@@ -34,8 +36,10 @@ Commands:
   status queue <key>            Pending and running jobs, processed count, recent failures of a queue key.
   release <id> --token <n>      Force the release of the lease holding token <n> (for operators; recorded).
                                   --reason <text>  why, kept with the release
+  repair lock <id>              Terminate the lock's run if its workflow task failed 3 times in a row with no success
+                                  (it can make no progress); the next request starts a new run with higher tokens.
 
-Options of status and release:
+Options of status, release and repair:
   --address <host:port>         Temporal frontend (default: TEMPORAL_ADDRESS, else localhost:7233)
   --namespace <ns>              Namespace (default: TEMPORAL_NAMESPACE, else "default")
   --id-prefix <prefix>          The coordinator's idPrefix (default "${DEFAULT_ID_PREFIX}")
@@ -46,7 +50,8 @@ Connection settings come from the environment as for every Temporal tool (@tempo
 TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE.`;
 
 const SYNOPSIS =
-  'Usage: temporal-coordination server | status lock <id> | status queue <key> | release <id> --token <n>';
+  'Usage: temporal-coordination server | status lock <id> | status queue <key> | release <id> --token <n> | ' +
+  'repair lock <id>';
 
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
@@ -362,6 +367,34 @@ async function release(positionals: string[], values: Values): Promise<void> {
   }
 }
 
+// ---- repair ----
+
+async function repair(positionals: string[], values: Values): Promise<void> {
+  const [kind, id, ...extra] = positionals;
+  if (kind !== 'lock') throw new UsageError('`repair` takes `lock <id>`');
+  if (id === undefined || id === '') throw new UsageError('`repair lock` needs the resource ID: repair lock <id>');
+  if (extra.length > 0) throw new UsageError(`Unexpected argument(s): ${extra.join(' ')}`);
+  allowOnly('repair', values, ['address', 'namespace', 'id-prefix', 'timeout', 'json']);
+  const connected = await connect(values);
+  try {
+    const workflowId = lockIdPrefix(connected.idPrefix) + id;
+    const failures = await connected.client.connection.withDeadline(Date.now() + connected.timeout, () =>
+      terminateIfStuck(connected.client.workflow, workflowId).catch((error: unknown) => {
+        if (error instanceof WorkflowNotFoundError) return undefined;
+        throw error;
+      }),
+    );
+    if (values.json) console.log(JSON.stringify({ terminated: failures !== undefined, failures }, null, 2));
+    else if (failures === undefined) console.log(`${id} is idle or making progress: nothing to repair.`);
+    else
+      console.log(
+        `Terminated the run of ${id} after ${failures} failed workflow tasks; the next request starts a new run.`,
+      );
+  } finally {
+    await connected.close();
+  }
+}
+
 // ---- main ----
 
 async function main(argv: string[]): Promise<void> {
@@ -380,6 +413,8 @@ async function main(argv: string[]): Promise<void> {
       return status(rest, values);
     case 'release':
       return release(rest, values);
+    case 'repair':
+      return repair(rest, values);
     case undefined:
       throw new UsageError('Which command?');
     default:

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { createCoordinator, LeaseLostError, LockTimeoutError, type Lease } from '../lib/index.js';
 import { freePort } from './_helpers/net.js';
 import { aborted, serverAddress, startTestEnv, type TestEnv } from './_helpers/temporal.js';
@@ -203,6 +204,60 @@ test.serial('status with no worker to answer names the task queue, within the ti
   t.true(stderr.includes(`task queue ${taskQueue}`), stderr);
   t.true(took < 30_000, `took ${took} ms`); // generous: tsx start-up under a loaded test run
   await env.client.workflow.getHandle(`temporal-coordination/lock:${id}`).terminate('test done');
+});
+
+// ---- repair ----
+
+test.serial('repair lock leaves a lock that makes progress alone', async (t) => {
+  const id = env.id('cli-repair-healthy');
+  const { acquire } = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const lease = await acquire(id);
+  const { code, stdout } = await cli(['repair', 'lock', id]);
+  t.is(code, 0);
+  t.is(stdout.trim(), `${id} is idle or making progress: nothing to repair.`);
+  await lease.renew();
+  t.false(lease.signal.aborted);
+  await lease.release();
+});
+
+test.serial('repair lock terminates a run whose workflow tasks keep failing', async (t) => {
+  const id = env.id('cli-repair-stuck');
+  const taskQueue = `cli-repair-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace,
+    taskQueue,
+    workflowsPath: new URL('./_helpers/failing-lock-workflow.ts', import.meta.url).pathname,
+  });
+  const running = worker.run();
+  t.teardown(async () => {
+    worker.shutdown();
+    await running;
+  });
+  const handle = await env.client.workflow.start('lockWorkflow', {
+    workflowId: `temporal-coordination/lock:${id}`,
+    taskQueue,
+  });
+  // The server retries a failing workflow task at once, then about every 10 s: the fourth attempt comes after ~20 s.
+  const deadline = Date.now() + 60_000;
+  while (((await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0) <= 3) {
+    if (Date.now() > deadline) return t.fail('no fourth workflow task attempt within 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const { code, stdout } = await cli(['repair', 'lock', id, '--json']);
+  t.is(code, 0);
+  const result = JSON.parse(stdout) as { terminated: boolean; failures: number };
+  t.true(result.terminated, stdout);
+  t.true(result.failures >= 3, stdout);
+  t.is((await handle.describe()).status.name, 'TERMINATED');
+});
+
+test.serial('repair needs `lock <id>`', async (t) => {
+  for (const args of [['repair'], ['repair', 'queue', 'x'], ['repair', 'lock']]) {
+    const { code, stderr } = await cli(args);
+    t.is(code, 2, args.join(' '));
+    t.regex(stderr, /`repair/, args.join(' '));
+  }
 });
 
 // ---- status queue ----

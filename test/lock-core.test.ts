@@ -212,27 +212,6 @@ test('tickets keep increasing across a new run, whose floor raises them like tok
   t.is(next.ticketAt(2), undefined);
 });
 
-test('waiters carried from a snapshot written before tickets existed get tickets in queue order', (t) => {
-  const { nextTicket: _, ...old } = LockCore.empty(100);
-  const core = new LockCore(
-    {
-      ...old,
-      holders: [{ requestId: 'holder', token: 100, ttl: 1_000, expiresAt: 1_000, claimed: true }],
-      waiters: [
-        { requestId: 'a', ttl: 1_000 },
-        { requestId: 'b', ttl: 1_000 },
-      ],
-    },
-    options,
-  );
-  core.raiseTokenFloor(1_000);
-  core.acquire({ requestId: 'c', ttl: 1_000, limit: 1 }, 0);
-  t.deepEqual(
-    ['a', 'b', 'c'].map((id) => core.requestState(id, 0)).map((state) => state.state === 'waiting' && state.ticket),
-    [0, 1, 1_000],
-  );
-});
-
 test('a request from a workflow is answered with its grant once, when it is granted', (t) => {
   const core = new LockCore(LockCore.empty(1), options);
   const notify = { workflowId: 'requester' };

@@ -42,7 +42,6 @@ export type RequestState =
   | {
       readonly state: 'waiting';
       readonly position: number;
-      readonly handoffEstimate: number;
       /** The waiter's ticket: it may block once the run publishes a `blockingUpTo` at least this high. */
       readonly ticket: number;
     }
@@ -87,17 +86,13 @@ export interface LockStatus {
 export interface LockSnapshot {
   readonly limit: number;
   readonly nextToken: number;
-  /** Absent in snapshots written before tickets existed. */
-  readonly nextTicket?: number;
+  readonly nextTicket: number;
   readonly holders: readonly Holder[];
-  /** Tickets are absent in snapshots written before they existed. */
-  readonly waiters: readonly (Omit<Waiter, 'ticket'> & { readonly ticket?: number })[];
+  readonly waiters: readonly Waiter[];
   /** Request IDs that are done (released, withdrawn, expired, rejected), newest last, for dedup. */
   readonly finished: readonly string[];
   readonly rejected: readonly (readonly [requestId: string, activeLimit: number])[];
-  readonly handoffEstimate: number;
-  /** Absent in snapshots written before forced releases existed. */
-  readonly forcedReleases?: readonly ForcedRelease[];
+  readonly forcedReleases: readonly ForcedRelease[];
 }
 
 export interface LockCoreOptions {
@@ -121,9 +116,6 @@ export class LockCore {
   private readonly finished: string[];
   private readonly finishedIds: Set<string>;
   private readonly rejected: Map<string, number>;
-  private handoffEstimate: number;
-  /** When the last grant was made, while the resource has not been idle since (not carried across continue-as-new). */
-  private lastGrantAt: number | undefined;
   private readonly forcedReleases: ForcedRelease[];
   /** Answers for workflow requesters, taken by the shell after every event (so a snapshot never needs them). */
   private notifications: Notification[] = [];
@@ -134,16 +126,14 @@ export class LockCore {
   ) {
     this.limit = snapshot.limit;
     this.nextToken = snapshot.nextToken;
-    this.nextTicket = snapshot.nextTicket ?? 0;
+    this.nextTicket = snapshot.nextTicket;
     for (const holder of snapshot.holders) this.holders.set(holder.requestId, { ...holder });
-    // Waiters carried from a run older than tickets get theirs now, in queue order.
-    this.waiters = snapshot.waiters.map((waiter) => ({ ...waiter, ticket: waiter.ticket ?? this.nextTicket++ }));
+    this.waiters = [...snapshot.waiters];
     for (const waiter of this.waiters) this.waiterIds.add(waiter.requestId);
     this.finished = [...snapshot.finished];
     this.finishedIds = new Set(this.finished);
     this.rejected = new Map(snapshot.rejected);
-    this.handoffEstimate = snapshot.handoffEstimate;
-    this.forcedReleases = [...(snapshot.forcedReleases ?? [])];
+    this.forcedReleases = [...snapshot.forcedReleases];
   }
 
   /** A snapshot for a new resource; tokens and tickets start at `firstToken`. */
@@ -156,7 +146,7 @@ export class LockCore {
       waiters: [],
       finished: [],
       rejected: [],
-      handoffEstimate: 0,
+      forcedReleases: [],
     };
   }
 
@@ -266,14 +256,6 @@ export class LockCore {
 
   private grant(now: number): void {
     while (this.holders.size < this.limit && this.waiters.length > 0) {
-      // A moving average of the time between grants tells far-back waiters how soon their turn comes, so how often to
-      // look at their position. Time between grants, not hold times: a waiter that learns of its grant late holds it
-      // longer, and estimates from hold times would make the others poll ever more slowly.
-      if (this.lastGrantAt !== undefined) {
-        const interval = now - this.lastGrantAt;
-        this.handoffEstimate = this.handoffEstimate === 0 ? interval : 0.8 * this.handoffEstimate + 0.2 * interval;
-      }
-      this.lastGrantAt = now;
       const waiter = this.waiters.shift()!;
       this.waiterIds.delete(waiter.requestId);
       const holder: Holder = {
@@ -295,8 +277,6 @@ export class LockCore {
         this.notifications.push({ requestId: waiter.requestId, notify: waiter.notify, answer });
       }
     }
-    // Time spent idle is not time between hand-offs.
-    if (this.isIdle()) this.lastGrantAt = undefined;
   }
 
   /** Whether answers are owed to workflow requesters. */
@@ -347,7 +327,7 @@ export class LockCore {
     if (this.waiterIds.has(requestId)) {
       const position = this.waiters.findIndex((waiter) => waiter.requestId === requestId);
       const { ticket } = this.waiters[position]!;
-      return { state: 'waiting', position, handoffEstimate: this.handoffEstimate, ticket };
+      return { state: 'waiting', position, ticket };
     }
     const activeLimit = this.rejected.get(requestId);
     if (activeLimit !== undefined) return { state: 'rejected', activeLimit };
@@ -373,7 +353,6 @@ export class LockCore {
       waiters: [...this.waiters],
       finished: [...this.finished],
       rejected: [...this.rejected],
-      handoffEstimate: this.handoffEstimate,
       forcedReleases: [...this.forcedReleases],
     };
   }
