@@ -1,5 +1,4 @@
-import type { Client } from '@temporalio/client';
-import { Client as TemporalClient } from '@temporalio/client';
+import { Client as TemporalClient, WorkflowClient, type Client } from '@temporalio/client';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE } from './ids.js';
 
 export { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE };
@@ -29,6 +28,8 @@ export interface Context {
   readonly client: Client;
   readonly taskQueue: string;
   readonly idPrefix: string;
+  /** Queries running workflows only (`queryRejectCondition: 'NOT_OPEN'`): a closed run's last state would mislead. */
+  readonly openRuns: WorkflowClient;
 }
 
 export function createContext(options: CoordinatorOptions): Context {
@@ -46,5 +47,14 @@ export function createContext(options: CoordinatorOptions): Context {
     namespace === undefined || namespace === options.client.options.namespace
       ? options.client
       : new TemporalClient({ ...options.client.options, connection: options.client.connection, namespace });
-  return { client, taskQueue, idPrefix };
+  const { options: workflowOptions } = client.workflow;
+  const openRuns = new WorkflowClient({
+    connection: client.connection,
+    namespace: workflowOptions.namespace,
+    identity: workflowOptions.identity,
+    dataConverter: workflowOptions.loadedDataConverter,
+    interceptors: workflowOptions.interceptors,
+    queryRejectCondition: 'NOT_OPEN',
+  });
+  return { client, taskQueue, idPrefix, openRuns };
 }

@@ -1,4 +1,5 @@
-// Workflow-safe: imported by workflow code (for the failure types) and by clients (for the classes).
+// Workflow-safe: imported by workflow code (for the failures) and by clients (for the classes).
+import { ApplicationFailure } from '@temporalio/common';
 
 /** `ApplicationFailure` types our workflows throw; clients map them back to the classes below. */
 export const failureTypes = {
@@ -92,3 +93,26 @@ export class JobNotFoundError extends CoordinationError {
 export class ServerUnavailableError extends CoordinationError {
   override readonly name = 'ServerUnavailableError';
 }
+
+function nonRetryable(type: string, message: string, options: { details?: unknown[]; cause?: Error } = {}) {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, ...options });
+}
+
+/** The failures workflow code (and the activities acting for it) throws, each message written once. */
+export const failures = {
+  /** An update turned away for now by a lock workflow (see update-admission.ts); `details` go to the client. */
+  busy: (details: unknown[]) =>
+    nonRetryable(failureTypes.busy, 'Events were handled in this workflow task; send the update again', { details }),
+  leaseLost: (token: number, options: { readonly resourceId?: string; readonly cause?: Error } = {}) =>
+    nonRetryable(
+      failureTypes.leaseLost,
+      options.resourceId === undefined
+        ? `Lease ${token} is no longer held`
+        : `Lease ${token} on \`${options.resourceId}\` is lost`,
+      options.cause ? { cause: options.cause } : {},
+    ),
+  lockTimeout: (resourceId: string, waitTimeout: number) =>
+    nonRetryable(failureTypes.lockTimeout, new LockTimeoutError(resourceId, waitTimeout).message),
+  limitMismatch: (resourceId: string, limit: number, activeLimit: number) =>
+    nonRetryable(failureTypes.limitMismatch, new LimitMismatchError(resourceId, limit, activeLimit).message),
+};

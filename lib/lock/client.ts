@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueryRejectedError, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
+import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
@@ -76,21 +76,10 @@ export function createLockApi(context: Context): LockApi {
 
 class LockClient {
   private readonly prefix: string;
-  /** Reads request states and statuses of running workflows only: a closed run's last state would mislead. */
-  private readonly openRuns: WorkflowClient;
   private readonly rooms = new Map<string, WaitingRoom>();
 
   constructor(private readonly context: Context) {
-    const { client } = context;
     this.prefix = lockIdPrefix(context.idPrefix);
-    this.openRuns = new WorkflowClient({
-      connection: client.connection,
-      namespace: client.options.namespace,
-      dataConverter: client.options.dataConverter,
-      identity: client.options.identity,
-      interceptors: client.options.interceptors.workflow,
-      queryRejectCondition: 'NOT_OPEN',
-    });
   }
 
   /** Request, wait, lease: asked again under a new ID whenever the workflow lost the request or its grant lapsed. */
@@ -123,7 +112,7 @@ class LockClient {
     const { workflowId, slots, waitTimeout } = params;
     let room = this.rooms.get(workflowId);
     if (!room) {
-      room = new WaitingRoom(this.openRuns, workflowId, () => this.rooms.delete(workflowId));
+      room = new WaitingRoom(this.context.openRuns, workflowId, () => this.rooms.delete(workflowId));
       this.rooms.set(workflowId, room);
     }
     const budget = waitTimeout ?? UNAVAILABLE_BUDGET;
@@ -174,7 +163,7 @@ class LockClient {
     checkResourceId('resourceId', resourceId, this.prefix);
     try {
       // A closed run is never asked (NOT_OPEN): one query, no describe first.
-      const status = await this.openRuns.getHandle(this.prefix + resourceId).query(lockStatusQuery);
+      const status = await this.context.openRuns.getHandle(this.prefix + resourceId).query(lockStatusQuery);
       return {
         resourceId,
         running: true,

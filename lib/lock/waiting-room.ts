@@ -21,7 +21,7 @@ export interface WaitOptions {
   readonly outlastSlowRuns: boolean;
 }
 
-/** After an update turned away as busy, a waiter near the head blocks again after this long. */
+/** After an update turned away as busy, a waiter near the head blocks again after about this long. */
 const BUSY_RETRY = 10;
 /** Bounds of the delay between two looks at the memo. */
 const MIN_LOOK_DELAY = 20;
@@ -112,7 +112,8 @@ export class WaitingRoom {
       if (!isBusy(error)) return undefined;
       // Turned away as busy: the refusal carries the request's state, so a grant needs no query.
       const state = error.cause.details?.[0] as RequestState | undefined;
-      if (state?.state === 'waiting') await sleep(BUSY_RETRY, undefined, { signal });
+      // Jittered, so waiters turned away together do not all come back in one workflow task again.
+      if (state?.state === 'waiting') await sleep(BUSY_RETRY * (0.5 + Math.random()), undefined, { signal });
       return state;
     } finally {
       this.blocking--;

@@ -1,4 +1,4 @@
-import { QueryRejectedError, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
+import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { checkResourceId, queueIdPrefix } from '../ids.js';
 import { retryTransient } from '../rpc.js';
@@ -42,16 +42,7 @@ export interface QueueApi {
 export function createQueueApi(context: Context): QueueApi {
   const { client, taskQueue } = context;
   const prefix = queueIdPrefix(context.idPrefix);
-  const { options } = client.workflow;
-  const openRunsOnly = new WorkflowClient({
-    connection: client.connection,
-    namespace: options.namespace,
-    identity: options.identity,
-    dataConverter: options.loadedDataConverter,
-    interceptors: options.interceptors,
-    queryRejectCondition: 'NOT_OPEN',
-  });
-  const watcher = new JobWatcher({ client: client.workflow, openRunsOnly });
+  const watcher = new JobWatcher({ client: client.workflow, openRunsOnly: context.openRuns });
 
   const workflowIdOf = (key: unknown) => prefix + checkResourceId('key', key, prefix);
 
@@ -87,7 +78,7 @@ export function createQueueApi(context: Context): QueueApi {
       try {
         const status = await retryTransient(
           'queueStatus',
-          () => openRunsOnly.getHandle(workflowId).query(queueStatusQuery),
+          () => context.openRuns.getHandle(workflowId).query(queueStatusQuery),
           { budget: RPC_BUDGET },
         );
         return { key, ...status };

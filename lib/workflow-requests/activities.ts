@@ -4,7 +4,8 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { failureTypes } from '../errors.js';
+import { createContext } from '../context.js';
+import { failures } from '../errors.js';
 import { createQueueApi, type QueueApi } from '../queue/client.js';
 import { acquireSignal, releaseSignal, renewUpdate, withdrawSignal } from '../workflows/definitions.js';
 import { lockWorkflow } from '../workflows/lock-workflow.js';
@@ -18,7 +19,7 @@ function queueApi(client: Client, taskQueue: string, idPrefix: string): QueueApi
   if (!byContext) queueApis.set(client, (byContext = new Map()));
   const key = JSON.stringify([taskQueue, idPrefix]);
   let api = byContext.get(key);
-  if (!api) byContext.set(key, (api = createQueueApi({ client, taskQueue, idPrefix })));
+  if (!api) byContext.set(key, (api = createQueueApi(createContext({ client, taskQueue, idPrefix }))));
   return api;
 }
 
@@ -52,12 +53,7 @@ export const workflowRequestActivities: RequestActivities = {
     } catch (error) {
       // The workflow said no (stale token, lapsed grant) or is gone: lost for good, not worth a retry.
       if (error instanceof WorkflowUpdateFailedError || error instanceof WorkflowNotFoundError) {
-        throw ApplicationFailure.create({
-          type: failureTypes.leaseLost,
-          message: `Lease ${token} is no longer held`,
-          nonRetryable: true,
-          cause: error,
-        });
+        throw failures.leaseLost(token, { cause: error });
       }
       throw error;
     }

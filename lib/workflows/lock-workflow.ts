@@ -1,5 +1,4 @@
 import {
-  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -9,7 +8,7 @@ import {
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
-import { failureTypes } from '../errors.js';
+import { failures } from '../errors.js';
 import {
   acquireAnswerSignal,
   acquireSignal,
@@ -130,7 +129,7 @@ class LockRun {
     setHandler(renewUpdate, ({ requestId, token }) => this.renew(requestId, token), {
       validator: ({ requestId, token }) => {
         const state = this.core.requestState(requestId, Date.now());
-        if (state.state !== 'granted' || state.token !== token) throw new Error(`Lease ${token} is no longer held`);
+        if (state.state !== 'granted' || state.token !== token) throw failures.leaseLost(token);
         this.admission.admit(this.isBusy());
       },
     });
@@ -175,11 +174,7 @@ class LockRun {
     const now = Date.now();
     const expiresAt = this.core.renew(requestId, token, now);
     if (expiresAt === undefined) {
-      throw ApplicationFailure.create({
-        type: failureTypes.leaseLost,
-        message: `Lease ${token} is no longer held`,
-        nonRetryable: true,
-      });
+      throw failures.leaseLost(token);
     }
     return expiresAt - now;
   }

@@ -14,8 +14,8 @@
 // https://github.com/temporalio/sdk-typescript/issues/1966, https://github.com/temporalio/sdk-python/issues/1591,
 // https://github.com/temporalio/sdk-python/issues/673 and https://github.com/temporalio/sdk-rust/issues/943.
 // test/sdk-update-ordering.test.ts tells when a release of the SDK no longer needs the rule.
-import { ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
-import { failureTypes } from '../errors.js';
+import { condition, workflowInfo } from '@temporalio/workflow';
+import { failures } from '../errors.js';
 
 interface TaskMark {
   readonly historyLength: number;
@@ -47,12 +47,7 @@ export class UpdateAdmission {
     // Looked at on every call, so the first sight of each history length is recorded.
     const inEventTask = this.inEventTask();
     if (!busy && !inEventTask) return;
-    throw ApplicationFailure.create({
-      type: failureTypes.busy,
-      message: 'Events were handled in this workflow task; send the update again',
-      nonRetryable: true,
-      details,
-    });
+    throw failures.busy(details);
   }
 
   private inEventTask(): boolean {

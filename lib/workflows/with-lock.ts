@@ -16,7 +16,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { checkKnownOptions, optionalPositiveDuration, positiveDuration } from '../options.js';
-import { failureTypes } from '../errors.js';
+import { failureTypes, failures } from '../errors.js';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
 import type { Notification } from './lock-core.js';
@@ -114,11 +114,7 @@ function checkOptions(options: unknown): asserts options is WorkflowLockOptions 
 }
 
 function lockTimeout(lock: Lock): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: failureTypes.lockTimeout,
-    message: `Timed out after ${lock.waitTimeout} ms waiting for \`${lock.resourceId}\``,
-    nonRetryable: true,
-  });
+  return failures.lockTimeout(lock.resourceId, lock.waitTimeout!);
 }
 
 function isLeaseLost(error: unknown): boolean {
@@ -201,11 +197,7 @@ async function acquire(lock: Lock): Promise<Grant> {
       awaiting.delete(requestId);
     }
     if (answer.state === 'rejected') {
-      throw ApplicationFailure.create({
-        type: failureTypes.limitMismatch,
-        message: `\`${lock.resourceId}\` is running with limit ${answer.activeLimit}; a request with limit ${lock.limit} was rejected`,
-        nonRetryable: true,
-      });
+      throw failures.limitMismatch(lock.resourceId, lock.limit, answer.activeLimit);
     }
     // The first renewal claims the grant; until it lands the lock keeps the grant only for the claim window.
     const sentAt = Date.now();
@@ -263,11 +255,9 @@ async function hold<T>(lock: Lock, grant: Grant, fn: (lease: WorkflowLease) => T
     await stopRenewing();
     const releaseError = await release(lock, grant);
     if (lostBecause !== undefined && isCancellation(error)) {
-      throw ApplicationFailure.create({
-        type: failureTypes.leaseLost,
-        message: `Lease ${grant.token} on \`${lock.resourceId}\` is lost`,
-        nonRetryable: true,
-        cause: lostBecause instanceof Error ? lostBecause : undefined,
+      throw failures.leaseLost(grant.token, {
+        resourceId: lock.resourceId,
+        ...(lostBecause instanceof Error ? { cause: lostBecause } : {}),
       });
     }
     // The section's error wins; a failed release is attached to it.
