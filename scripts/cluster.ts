@@ -408,7 +408,7 @@ export async function kill(name: string): Promise<void> {
  */
 async function test(files: string[]): Promise<number> {
   await start();
-  const suites = files.length > 0 ? files : ['test/lock.test.ts', 'test/queue.test.ts'];
+  const suites = files.length > 0 ? files : ['test/lock.test.ts', 'test/lock-protocol.test.ts', 'test/queue.test.ts'];
   const child = spawn('npm', ['test', '--', '--serial', '--concurrency', '1', ...suites], {
     stdio: 'inherit',
     env: { ...process.env, TEMPORAL_ADDRESS: nodes[0]!.frontend, TEMPORAL_NAMESPACE: NAMESPACE },

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import {
   createCoordinator,
@@ -8,12 +9,12 @@ import {
   ServerUnavailableError,
   type Lease,
 } from '../lib/index.js';
-import { DEFAULT_ID_PREFIX } from '../lib/context.js';
-import { lockIdPrefix } from '../lib/ids.js';
-import { acquireSignal, releaseSignal, requestStatesQuery } from '../lib/workflows/definitions.js';
-import { BLOCKING_UP_TO_MEMO, headSlots, lockTimings } from '../lib/workflows/lock-protocol.js';
-import { lockWorkflow } from '../lib/workflows/lock-workflow.js';
+import { lockContract, type Section, type SectionEvent } from './_helpers/lock-contract.js';
+import { untilWaiting, nextGrantAfter } from './_helpers/locks.js';
 import { aborted, startTestEnv, type TestEnv } from './_helpers/temporal.js';
+
+// The public contract of the client: it imports nothing but the package's entry points (and test helpers). How the
+// client and the lock workflow talk is tested in test/lock-protocol.test.ts.
 
 let env: TestEnv;
 test.before(async () => {
@@ -24,49 +25,54 @@ test.after.always(async () => {
 });
 
 const coordinator = () => createCoordinator({ client: env.client, taskQueue: env.taskQueue });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How late a timer of this process may fire while the 1,000-waiter test shares its event loop. */
 const TIMER_SLACK = 1_000;
 
-/** The ttl of a bare request: far past the claim window, so only the claim window frees a grant made to it. */
-const RAW_TTL = 30_000;
-/** Sends a bare acquire request, as a client that then dies would. */
-async function rawAcquire(resourceId: string, requestId: string) {
-  await env.client.workflow.signalWithStart(lockWorkflow, {
-    workflowId: lockIdPrefix(DEFAULT_ID_PREFIX) + resourceId,
-    taskQueue: env.taskQueue,
-    args: [{}],
-    signal: acquireSignal,
-    signalArgs: [{ requestId, ttl: RAW_TTL, limit: 1 }],
-  });
-}
+// ---- What the client's withLock promises as the workflow side's does (test/_helpers/lock-contract.ts) ----
 
-/**
- * Waits until exactly `count` requests wait for `resourceId` (so requests are known to have reached the workflow in
- * order, or a withdrawal to have taken effect); fails, rather than hangs, if that never happens.
- */
-async function untilWaiting(resourceId: string, count: number) {
-  const { lockStatus } = coordinator();
-  const deadline = performance.now() + 60_000;
-  let waiting: number;
-  while ((waiting = (await lockStatus(resourceId)).waiting) !== count) {
-    if (performance.now() > deadline) throw new Error(`${waiting} waiters on ${resourceId}, never ${count}`);
-    await sleep(20);
-  }
-}
+/** Every enter and exit of the contract's sections, in the order they happened. */
+const sectionEvents: (SectionEvent & { readonly resourceId: string })[] = [];
+/** The error each failing section threw, to check that withLock rethrows that very error. */
+const sectionErrors = new WeakMap<Section, Error>();
 
-/**
- * Queues a waiter behind `holder`, releases `holder` and returns the token that waiter is granted. Grants of one run
- * number their tokens one by one, so a request that gave up but was granted anyway would have taken `holder.token + 1`.
- */
-async function nextGrantAfter(holder: Lease): Promise<number> {
-  const next = coordinator().acquire(holder.resourceId);
-  await untilWaiting(holder.resourceId, 1);
-  await holder.release();
-  const lease = await next;
-  await lease.release();
-  return lease.token;
-}
+lockContract({
+  requesters: 'coordinators',
+  lockTimeout: 'LockTimeoutError',
+  coordinator,
+  id: (label) => env.id(label),
+  withLock(resourceId, section, options = {}) {
+    // A coordinator per requester: separate coordinators stand for separate processes, sharing nothing but the server.
+    return coordinator().withLock(
+      resourceId,
+      async (lease) => {
+        sectionEvents.push({ resourceId, kind: 'enter', who: section.who, token: lease.token });
+        await sleep(section.hold);
+        sectionEvents.push({ resourceId, kind: 'exit', who: section.who, token: lease.token });
+        if (section.fail) {
+          const error = new TypeError(`${section.who} failed`);
+          sectionErrors.set(section, error);
+          throw error;
+        }
+        return lease.token;
+      },
+      options,
+    );
+  },
+  sections: (resourceId) => sectionEvents.filter((event) => event.resourceId === resourceId),
+  assertLockTimeout(t, error, expected) {
+    t.true(error instanceof LockTimeoutError, String(error));
+    t.like(error, expected);
+  },
+  assertLimitMismatch(t, error, expected) {
+    t.true(error instanceof LimitMismatchError, String(error));
+    t.like(error, expected);
+  },
+  assertSectionError(t, error, section) {
+    t.is(error, sectionErrors.get(section));
+  },
+});
+
+// ---- The client alone ----
 
 test('withLock returns what fn returns and releases the lock', async (t) => {
   const { withLock, lockStatus } = coordinator();
@@ -79,122 +85,6 @@ test('withLock returns what fn returns and releases the lock', async (t) => {
   });
   t.is(result, 42);
   t.deepEqual((await lockStatus(id)).holders, []);
-});
-
-test('at most one holder at a time across coordinators, with increasing tokens', async (t) => {
-  const id = env.id('mutex');
-  let inside = 0;
-  let overlaps = 0;
-  const tokens: number[] = [];
-  // Separate coordinators stand for separate processes: nothing is shared but the server.
-  await Promise.all(
-    Array.from({ length: 12 }, () =>
-      coordinator().withLock(id, async (lease) => {
-        if (++inside > 1) overlaps++;
-        tokens.push(lease.token);
-        await sleep(5);
-        inside--;
-      }),
-    ),
-  );
-  t.is(overlaps, 0);
-  t.is(tokens.length, 12);
-  t.deepEqual(
-    [...tokens].sort((a, b) => a - b),
-    tokens,
-  );
-});
-
-test('waiters are granted in the order their requests reached the workflow', async (t) => {
-  const { acquire } = coordinator();
-  const id = env.id('fifo');
-  const first = await acquire(id);
-  const order: number[] = [];
-  const waiters: Promise<void>[] = [];
-  for (let i = 0; i < 8; i++) {
-    waiters.push(
-      acquire(id).then(async (lease) => {
-        order.push(i);
-        await lease.release();
-      }),
-    );
-    await untilWaiting(id, i + 1);
-  }
-  await first.release();
-  await Promise.all(waiters);
-  t.deepEqual(order, [0, 1, 2, 3, 4, 5, 6, 7]);
-});
-
-test('far-back waiters learn when to block from the memo the workflow publishes, not by polling a query', async (t) => {
-  // Without the published head of the queue, the waiters past the head slots would poll their position with
-  // queries, many times each while the holder holds.
-  let queries = 0;
-  let memoReads = 0;
-  const client = new Client({
-    connection: env.client.connection,
-    namespace: env.namespace,
-    interceptors: {
-      workflow: [
-        {
-          query: (input, next) => {
-            if (input.queryType === requestStatesQuery.name) queries++;
-            return next(input);
-          },
-          describe: (input, next) => {
-            memoReads++;
-            return next(input);
-          },
-        },
-      ],
-    },
-  });
-  const { acquire } = createCoordinator({ client, taskQueue: env.taskQueue });
-  const id = env.id('far-back');
-  const first = await acquire(id);
-  // Claimed before the queue builds up: on a loaded machine a claim can miss the claim window while the workflow is
-  // busy with 21 acquires, and the waiters would then be granted and gone before they are counted.
-  await first.renew();
-  const waiterCount = 3 * headSlots(1);
-  const order: number[] = [];
-  const waiters: Promise<void>[] = [];
-  for (let i = 0; i < waiterCount; i++) {
-    waiters.push(
-      acquire(id).then(async (lease) => {
-        order.push(i);
-        await lease.release();
-      }),
-    );
-    await untilWaiting(id, i + 1);
-  }
-  const queriesBeforeHold = queries;
-  await sleep(1_500);
-  const queriesWhileHeld = queries - queriesBeforeHold;
-  const { memo } = await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id).describe();
-  await first.release();
-  await Promise.all(waiters);
-  t.deepEqual(
-    order,
-    Array.from({ length: waiterCount }, (_, i) => i),
-  );
-  t.is(typeof memo?.[BLOCKING_UP_TO_MEMO], 'number');
-  t.true(memoReads > 0);
-  // About one look each when queued and none while the holder holds, where waiters polling a query would look every
-  // few tens of ms (hundreds of queries in 1.5 s); a slow describe or a failed blocking wait on a loaded machine sends
-  // a waiter back to one query.
-  t.true(queriesWhileHeld <= waiterCount, `${queriesWhileHeld} queries while the holder held the lock`);
-  t.true(queries <= 2 * waiterCount, `${queries} queries in all for ${waiterCount} waiters`);
-});
-
-test('a queue no longer than the head slots publishes nothing: no history event per hand-off for the memo', async (t) => {
-  const { acquire } = coordinator();
-  const id = env.id('short-queue');
-  const first = await acquire(id);
-  const waiters = Array.from({ length: headSlots(1) }, () => acquire(id).then((lease) => lease.release()));
-  await untilWaiting(id, headSlots(1));
-  await first.release();
-  await Promise.all(waiters);
-  const history = await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id).fetchHistory();
-  t.false(history.events!.some((event) => event.workflowPropertiesModifiedEventAttributes));
 });
 
 test('a semaphore admits at most limit holders at once', async (t) => {
@@ -218,49 +108,18 @@ test('a semaphore admits at most limit holders at once', async (t) => {
   t.is(most, 3);
 });
 
-test('a request whose limit disagrees with the running semaphore is rejected', async (t) => {
-  const { acquire } = coordinator();
-  const id = env.id('mismatch');
-  const lease = await acquire(id, { limit: 2 });
-  const error = await t.throwsAsync(acquire(id, { limit: 3 }), { instanceOf: LimitMismatchError });
-  t.like(error, { resourceId: id, limit: 3, activeLimit: 2 });
-  await lease.release();
-});
-
-test('waitTimeout ends the wait on time when no worker answers for the lock', async (t) => {
-  const { acquire } = createCoordinator({ client: env.client, taskQueue: `unserved-${env.taskQueue}` });
-  const id = env.id('unserved');
-  const started = performance.now();
-  await t.throwsAsync(acquire(id, { waitTimeout: '500ms' }), { instanceOf: LockTimeoutError });
-  const took = performance.now() - started;
-  // The withdrawal that follows is a signal, which needs no worker; the wait itself ends at 500 ms.
-  t.true(took < 3_000, `gave up after ${took} ms`);
-  await env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id).terminate('test done');
-});
-
-test('waitTimeout ends the wait with LockTimeoutError and the request is never granted later', async (t) => {
-  const { acquire, lockStatus } = coordinator();
-  const id = env.id('timeout');
-  const holder = await acquire(id);
-  const error = await t.throwsAsync(acquire(id, { waitTimeout: 300 }), { instanceOf: LockTimeoutError });
-  t.like(error, { resourceId: id, waitTimeout: 300 });
-  await untilWaiting(id, 0);
-  t.is(await nextGrantAfter(holder), holder.token + 1, 'the withdrawn request took no grant');
-  t.deepEqual((await lockStatus(id)).holders, []);
-});
-
 test('an aborted signal ends the wait with its reason and withdraws the request', async (t) => {
   const { acquire, lockStatus } = coordinator();
   const id = env.id('abort');
   const holder = await acquire(id);
   const controller = new AbortController();
   const waiting = acquire(id, { signal: controller.signal });
-  await untilWaiting(id, 1);
+  await untilWaiting(coordinator(), id, 1);
   const reason = new Error('no longer needed');
   controller.abort(reason);
   t.is(await t.throwsAsync(waiting), reason);
-  await untilWaiting(id, 0);
-  t.is(await nextGrantAfter(holder), holder.token + 1, 'the withdrawn request took no grant');
+  await untilWaiting(coordinator(), id, 0);
+  t.is(await nextGrantAfter(coordinator(), holder), holder.token + 1, 'the withdrawn request took no grant');
   t.deepEqual((await lockStatus(id)).holders, []);
 });
 
@@ -325,50 +184,6 @@ test('renewing a lease that was re-granted fails with LeaseLostError and leaves 
   await current.release();
 });
 
-test('a release with a forged token has no effect', async (t) => {
-  const { acquire, lockStatus } = coordinator();
-  const id = env.id('forged');
-  const lease = await acquire(id);
-  const handle = env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id);
-  await handle.signal(releaseSignal, { requestId: 'someone-else', token: lease.token });
-  await handle.signal(releaseSignal, { requestId: 'someone-else', token: lease.token + 1 });
-  t.deepEqual(
-    (await lockStatus(id)).holders.map((holder) => holder.token),
-    [lease.token],
-  );
-  await lease.release();
-});
-
-test('duplicate acquire requests with one request id queue once', async (t) => {
-  const { acquire, lockStatus } = coordinator();
-  const id = env.id('dedup');
-  const holder = await acquire(id);
-  await rawAcquire(id, 'retried-request');
-  await rawAcquire(id, 'retried-request');
-  t.is((await lockStatus(id)).waiting, 1);
-  await holder.release();
-});
-
-test('a grant to a waiter that died is revoked after the claim window and the next waiter is granted', async (t) => {
-  const { acquire } = coordinator();
-  const id = env.id('dead-waiter');
-  const holder = await acquire(id);
-  await rawAcquire(id, 'dead-client');
-  const next = acquire(id);
-  await untilWaiting(id, 2);
-  const released = performance.now();
-  await holder.release();
-  const lease = await next;
-  const waited = performance.now() - released;
-  t.log(`granted ${waited.toFixed(0)} ms after the release, claim window ${lockTimings.claimWindow} ms`);
-  t.is(lease.token, holder.token + 2, 'the dead waiter was granted in its turn');
-  t.true(waited >= lockTimings.claimWindow - 100, 'its grant lasted the claim window');
-  // Revoked unclaimed, not at the end of its 30 s ttl. How soon after the window the next grant comes is a matter of
-  // load: the fault suite bounds it (test/faults/lock-waiter.fault.ts).
-  t.true(waited < RAW_TTL - lockTimings.claimWindow, `granted ${waited.toFixed(0)} ms after the release`);
-  await lease.release();
-});
-
 test('await using releases the lease', async (t) => {
   const { acquire, lockStatus } = coordinator();
   const id = env.id('await-using');
@@ -394,57 +209,6 @@ test('the error fn throws wins over a failed release, which is attached as suppr
   t.truthy((error as Error & { suppressed?: unknown }).suppressed);
 });
 
-test('the error fn throws is rethrown as is and the lock is released', async (t) => {
-  const { withLock, lockStatus } = coordinator();
-  const id = env.id('throws');
-  const failure = new TypeError('bad');
-  t.is(await t.throwsAsync(withLock(id, () => Promise.reject(failure))), failure);
-  t.deepEqual((await lockStatus(id)).holders, []);
-});
-
-test('tokens keep increasing after the workflow exits when idle and a new run starts', async (t) => {
-  const { withLock, lockStatus } = coordinator();
-  const id = env.id('idle-exit');
-  const first = await withLock(id, (lease) => lease.token);
-  const handle = env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id);
-  const { runId } = await handle.describe();
-  await handle.result(); // completes after the linger
-  t.false((await lockStatus(id)).running);
-  const second = await withLock(id, (lease) => lease.token);
-  t.true(second > first);
-  t.not((await handle.describe()).runId, runId);
-});
-
-test('acquires that race the idle exit are all granted, whether they reach the lingering run or a new one', async (t) => {
-  const { withLock } = coordinator();
-  // Each loop re-acquires at a different moment around the end of the linger, when the run decides to exit: from
-  // 600 ms before it (the request reaches the lingering run) to 800 ms after (it starts a new run).
-  const loops = Array.from({ length: 8 }, async (_, loop) => {
-    const id = env.id(`exit-race-${loop}`);
-    const handle = env.client.workflow.getHandle(lockIdPrefix(DEFAULT_ID_PREFIX) + id);
-    const runIds: string[] = [];
-    const lockOnce = () =>
-      withLock(id, async () => void runIds.push((await handle.describe()).runId), { waitTimeout: '20s' });
-    await lockOnce();
-    for (let i = 0; i < 4; i++) {
-      await sleep(lockTimings.linger - 600 + loop * 50 + i * 350);
-      await lockOnce();
-    }
-    return runIds;
-  });
-  const runIds = await Promise.all(loops);
-  t.deepEqual(
-    runIds.map((ids) => ids.length),
-    Array(8).fill(5),
-    'every acquire was granted',
-  );
-  const again = runIds.flatMap((ids) => ids.slice(1).map((runId, i) => (runId === ids[i] ? 'same' : 'new')));
-  const sameRun = again.filter((side) => side === 'same').length;
-  t.log(`re-acquires granted by the lingering run: ${sameRun}, by a new run: ${again.length - sameRun}`);
-  t.true(sameRun > 0, 'some re-acquires reached the lingering run');
-  t.true(sameRun < again.length, 'some re-acquires came after the run exited');
-});
-
 test('forceRelease frees the slot held with a token: the holder loses its lease, the next waiter is granted', async (t) => {
   const { acquire, forceRelease, lockStatus } = coordinator();
   const id = env.id('force');
@@ -452,7 +216,7 @@ test('forceRelease frees the slot held with a token: the holder loses its lease,
   // not within 3 s, and the lease was lost as expired before the rejection could say revoked).
   const stuck = await acquire(id, { ttl: '6s' });
   const next = acquire(id);
-  await untilWaiting(id, 1);
+  await untilWaiting(coordinator(), id, 1);
   t.deepEqual(await forceRelease(id, stuck.token + 1), { released: false });
   t.deepEqual(await forceRelease(id, stuck.token, { reason: 'holder stuck in a deploy' }), { released: true });
   const granted = await next;
@@ -507,7 +271,7 @@ test('lockStatus reports holders and waiters of a busy resource', async (t) => {
   const lease = await acquire(id, { limit: 2 });
   const second = await acquire(id, { limit: 2 });
   const third = acquire(id, { limit: 2 });
-  await untilWaiting(id, 1);
+  await untilWaiting(coordinator(), id, 1);
   const status = await lockStatus(id);
   t.is(status.running, true);
   t.is(status.limit, 2);

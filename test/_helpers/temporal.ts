@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import { retryInterceptors } from '../../lib/rpc.js';
+import { retryInterceptors } from '../../lib/index.js';
 import { createWorker, type CreateWorkerOptions } from '../../lib/worker.js';
 
 export interface TestEnv {
