@@ -30,6 +30,11 @@ const MAX_LOOK_DELAY = 2_000;
 const DESCRIBE_TIMEOUT = 2_000;
 /** While a process has waiters on a resource, it checks this often that the resource's workflow still makes progress. */
 const STUCK_CHECK = 10_000;
+/**
+ * A room stays open this long after its last waiter left, so a process that takes the lock again and again keeps the
+ * pace it has seen the memo move at.
+ */
+const ROOM_LINGER = 2_000;
 
 interface Caller {
   readonly signal: AbortSignal;
@@ -46,7 +51,7 @@ interface FarBack {
  * per resource), blocks in the workflow's `awaitGrant` update once it is within the head slots (never more blocking
  * updates than the slots at once), and until then learns from one describe loop, reading the ticket the workflow
  * publishes in its memo, when to move up. A describe is served by the server alone (no workflow task, no query buffer),
- * so far-back waiters cost the workflow nothing. The room closes when its last waiter leaves.
+ * so far-back waiters cost the workflow nothing. The room closes a little after its last waiter leaves.
  */
 export class WaitingRoom {
   private waiters = 0;
@@ -61,6 +66,7 @@ export class WaitingRoom {
   private queued = new Map<string, Caller[]>();
   private querying = false;
   private readonly stuckCheck: NodeJS.Timeout;
+  private closeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     /** Must reject queries to closed runs (`queryRejectCondition: 'NOT_OPEN'`). */
@@ -68,13 +74,15 @@ export class WaitingRoom {
     private readonly workflowId: string,
     private readonly onClose: () => void,
   ) {
-    this.stuckCheck = setInterval(() => void terminateIfStuck(client, workflowId).catch(() => {}), STUCK_CHECK);
+    const check = () => this.waiters > 0 && void terminateIfStuck(client, workflowId).catch(() => {});
+    this.stuckCheck = setInterval(check, STUCK_CHECK);
     this.stuckCheck.unref();
   }
 
   /** Waits until the request is granted, rejected or unknown; rejects with the signal's reason when it aborts. */
   async wait(requestId: string, options: WaitOptions): Promise<WaitOutcome> {
     this.waiters++;
+    clearTimeout(this.closeTimer);
     try {
       // The first look is a query, never a blocking update: a guess that this waiter is near the head must never be
       // what takes the workflow past the server's 10 updates in flight (an update turned away there makes the server
@@ -88,8 +96,11 @@ export class WaitingRoom {
       return state;
     } finally {
       if (--this.waiters === 0) {
-        clearInterval(this.stuckCheck);
-        this.onClose();
+        this.closeTimer = setTimeout(() => {
+          clearInterval(this.stuckCheck);
+          this.onClose();
+        }, ROOM_LINGER);
+        this.closeTimer.unref();
       }
     }
   }
@@ -265,7 +276,10 @@ export class WaitingRoom {
       return last === undefined ? seen : undefined;
     }
     if (last !== undefined && seen.blockingUpTo > last.blockingUpTo) {
-      this.pace = (now - last.at) / (seen.blockingUpTo - last.blockingUpTo);
+      // A moving average, unless the latest look saw the memo move faster: one slow stretch (a stalled task, a
+      // continue-as-new) must not put off the next looks until the waiters have missed their turn.
+      const observed = (now - last.at) / (seen.blockingUpTo - last.blockingUpTo);
+      this.pace = this.pace === undefined ? observed : Math.min(observed, 0.8 * this.pace + 0.2 * observed);
       this.lookBackoff = MIN_LOOK_DELAY;
     } else {
       this.lookBackoff = Math.min(MAX_LOOK_DELAY, this.lookBackoff * 2);
