@@ -8,7 +8,7 @@ export const failureTypes = {
   /** Thrown by `withLock` in workflow code when `waitTimeout` passes (clients throw `LockTimeoutError`). */
   lockTimeout: 'TemporalCoordination.LockTimeout',
   unknownRequest: 'TemporalCoordination.UnknownRequest',
-  /** An update turned away for now by a lock workflow (see `lock-workflow.ts`); the client sends it again. */
+  /** An update turned away for now by a lock workflow (see `update-admission.ts`); the client sends it again. */
   busy: 'TemporalCoordination.Busy',
   unknownJob: 'TemporalCoordination.UnknownJob',
   jobFailed: 'TemporalCoordination.JobFailed',

@@ -12,8 +12,9 @@
 // one activation, acceptances first, and fails the task with a nondeterminism error at every attempt: the resource
 // wedges at the next worker restart or cache eviction. Upstream reports of this class of bug:
 // https://github.com/temporalio/sdk-typescript/issues/1966, https://github.com/temporalio/sdk-python/issues/1591,
-// https://github.com/temporalio/sdk-python/issues/673 and https://github.com/temporalio/sdk-rust/issues/943.
-// test/sdk-update-ordering.test.ts tells when a release of the SDK no longer needs the rule.
+// https://github.com/temporalio/sdk-python/issues/673, https://github.com/temporalio/sdk-rust/issues/943 and
+// https://github.com/temporalio/sdk-rust/issues/1146 (the closest: a task that wrote no commands, then one with an
+// update, grouped differently on replay after the workflow left the cache).
 import { condition, workflowInfo } from '@temporalio/workflow';
 import { failures } from '../errors.js';
 
