@@ -4,7 +4,7 @@ import { checkResourceId, queueIdPrefix } from '../ids.js';
 import { retryTransient } from '../rpc.js';
 import { enqueueSignal, pauseSignal, queueStatusQuery, resumeSignal } from '../workflows/definitions.js';
 import type { QueueStatus } from '../workflows/queue-core.js';
-import type { queueWorkflow } from '../workflows/queue-workflow.js';
+import type { QueueWorkflowInput, queueWorkflow } from '../workflows/queue-workflow.js';
 import { JobWatcher, QueueJob, type Job } from './job.js';
 import type { EnqueueOptions } from './options.js';
 import { toEnqueueRequest } from './validate.js';
@@ -40,89 +40,95 @@ export interface QueueApi {
 }
 
 export function createQueueApi(context: Context): QueueApi {
-  const { client, taskQueue } = context;
-  const prefix = queueIdPrefix(context.idPrefix);
-  const watcher = new JobWatcher({ client: client.workflow, openRunsOnly: context.openRuns });
+  const queues = new QueueClient(context);
+  return {
+    enqueue: (key, name, args, options) => queues.enqueue(key, name, args, options),
+    queueStatus: (key) => queues.queueStatus(key),
+    pauseQueue: (key) => queues.pauseQueue(key),
+    resumeQueue: (key) => queues.resumeQueue(key),
+  };
+}
 
-  const workflowIdOf = (key: unknown) => prefix + checkResourceId('key', key, prefix);
+class QueueClient {
+  private readonly prefix: string;
+  private readonly watcher: JobWatcher;
 
-  async function enqueue<T>(
-    key: string,
-    name: string,
-    args: readonly unknown[],
-    enqueueOptions?: EnqueueOptions,
-  ): Promise<Job<T>> {
-    const workflowId = workflowIdOf(key);
-    const request = toEnqueueRequest(name, args, enqueueOptions);
+  constructor(private readonly context: Context) {
+    this.prefix = queueIdPrefix(context.idPrefix);
+    this.watcher = new JobWatcher({ client: context.client.workflow, openRunsOnly: context.openRuns });
+  }
+
+  private workflowIdOf(key: unknown): string {
+    return this.prefix + checkResourceId('key', key, this.prefix);
+  }
+
+  /** Starts `key`'s queue workflow with no arguments of its own (everything comes by signal). */
+  private startOptions(workflowId: string) {
+    return { workflowId, taskQueue: this.context.taskQueue, args: [{}] as [QueueWorkflowInput] };
+  }
+
+  async enqueue<T>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>> {
+    const workflowId = this.workflowIdOf(key);
+    const request = toEnqueueRequest(name, args, options);
     // A retry after a lost reply sends the signal again; the workflow ignores the job ID the second time.
     const handle = await retryTransient(
       'enqueue',
       () =>
-        client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
-          workflowId,
-          taskQueue,
-          args: [{}],
+        this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
+          ...this.startOptions(workflowId),
           signal: enqueueSignal,
           signalArgs: [request],
         }),
       { budget: RPC_BUDGET },
     );
-    return new QueueJob<T>(watcher, workflowId, key, request.jobId, handle.signaledRunId);
+    return new QueueJob<T>(this.watcher, workflowId, key, request.jobId, handle.signaledRunId);
   }
 
-  return {
-    enqueue,
-
-    async queueStatus(key) {
-      const workflowId = workflowIdOf(key);
-      try {
-        const status = await retryTransient(
-          'queueStatus',
-          () => context.openRuns.getHandle(workflowId).query(queueStatusQuery),
-          { budget: RPC_BUDGET },
-        );
-        return { key, ...status };
-      } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError)) throw error;
-        return {
-          key,
-          active: false,
-          paused: false,
-          concurrency: 1,
-          pending: 0,
-          running: [],
-          processed: 0,
-          recentFailures: [],
-        };
-      }
-    },
-
-    async pauseQueue(key) {
-      const workflowId = workflowIdOf(key);
-      await retryTransient(
-        'pauseQueue',
-        () =>
-          client.workflow.signalWithStart<typeof queueWorkflow, []>(QUEUE_WORKFLOW, {
-            workflowId,
-            taskQueue,
-            args: [{}],
-            signal: pauseSignal,
-            signalArgs: [],
-          }),
+  async queueStatus(key: string): Promise<QueueStatusResult> {
+    const workflowId = this.workflowIdOf(key);
+    try {
+      const status = await retryTransient(
+        'queueStatus',
+        () => this.context.openRuns.getHandle(workflowId).query(queueStatusQuery),
         { budget: RPC_BUDGET },
       );
-    },
+      return { key, ...status };
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError)) throw error;
+      return {
+        key,
+        active: false,
+        paused: false,
+        concurrency: 1,
+        pending: 0,
+        running: [],
+        processed: 0,
+        recentFailures: [],
+      };
+    }
+  }
 
-    async resumeQueue(key) {
-      const workflowId = workflowIdOf(key);
-      try {
-        // A plain signal: resuming a key with no workflow must not start one.
-        await retryTransient('resumeQueue', () => client.workflow.getHandle(workflowId).signal(resumeSignal), {
-          budget: RPC_BUDGET,
-        });
-      } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError)) throw error;
-      }
-    },
-  };
+  async pauseQueue(key: string): Promise<void> {
+    const workflowId = this.workflowIdOf(key);
+    await retryTransient(
+      'pauseQueue',
+      () =>
+        this.context.client.workflow.signalWithStart<typeof queueWorkflow, []>(QUEUE_WORKFLOW, {
+          ...this.startOptions(workflowId),
+          signal: pauseSignal,
+          signalArgs: [],
+        }),
+      { budget: RPC_BUDGET },
+    );
+  }
+
+  async resumeQueue(key: string): Promise<void> {
+    const handle = this.context.client.workflow.getHandle(this.workflowIdOf(key));
+    try {
+      // A plain signal: resuming a key with no workflow must not start one.
+      await retryTransient('resumeQueue', () => handle.signal(resumeSignal), { budget: RPC_BUDGET });
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+  }
 }

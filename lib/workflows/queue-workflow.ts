@@ -71,32 +71,30 @@ function attemptsOf(error: unknown, job: EnqueueRequest): number {
   return job.retry.maximumAttempts > 0 ? job.retry.maximumAttempts : 1;
 }
 
+/** Registers the queue's signal and query handlers; `changed` is called on every signal. Returns the signal count. */
+function handleRequests(core: QueueCore, changed: () => void): () => number {
+  let signals = 0;
+  const on = (apply: () => void) => {
+    signals++;
+    changed();
+    apply();
+  };
+  setHandler(enqueueSignal, (job) => on(() => core.enqueue(job)));
+  setHandler(pauseSignal, () => on(() => core.pause()));
+  setHandler(resumeSignal, () => on(() => core.resume()));
+  setHandler(jobStatesQuery, (jobIds) => jobIds.map((jobId) => core.jobState(jobId)));
+  setHandler(queueStatusQuery, () => core.status());
+  return () => signals;
+}
+
 /**
  * One run per queue key: runs the key's jobs in FIFO order as activities (up to `concurrency` at once), and completes
  * once it has been drained for {@link queueTimings.linger}, returning the outcomes it still remembers.
  */
 export async function queueWorkflow(input: QueueWorkflowInput = {}): Promise<QueueResult> {
   const core = new QueueCore(input.snapshot ?? QueueCore.empty(), queueLimits);
-  let signals = 0;
   let changes = 0;
-
-  setHandler(enqueueSignal, (job) => {
-    signals++;
-    changes++;
-    core.enqueue(job);
-  });
-  setHandler(pauseSignal, () => {
-    signals++;
-    changes++;
-    core.pause();
-  });
-  setHandler(resumeSignal, () => {
-    signals++;
-    changes++;
-    core.resume();
-  });
-  setHandler(jobStatesQuery, (jobIds) => jobIds.map((jobId) => core.jobState(jobId)));
-  setHandler(queueStatusQuery, () => core.status());
+  const signals = handleRequests(core, () => changes++);
 
   const start = (job: EnqueueRequest) => {
     // A policy the SDK refuses throws synchronously: as a rejection it fails that job instead of the workflow task.
@@ -113,7 +111,7 @@ export async function queueWorkflow(input: QueueWorkflowInput = {}): Promise<Que
   };
 
   for (;;) {
-    const mustHandOver = workflowInfo().continueAsNewSuggested || signals >= MAX_SIGNALS_PER_RUN;
+    const mustHandOver = workflowInfo().continueAsNewSuggested || signals() >= MAX_SIGNALS_PER_RUN;
     // A backlog too big to carry keeps draining in this run until it fits (history has room well past the suggestion).
     if (mustHandOver && core.pendingBytes() <= PENDING_CARRY_BUDGET) {
       // Activities cannot move to the next run: start nothing more, let the running jobs finish for good.
