@@ -6,15 +6,16 @@
 //    every update completion started before them (`nextRound`), never by handlers racing each other.
 // 3. An update handler starts no timer, and no timer is ever cancelled.
 //
-// Why: when a task carries events and new updates, the Temporal TypeScript SDK (1.24) can run the events in one
-// activation and the updates in a second one the first time (seen on a worker that loads the workflow from its
-// history), so the commands the events cause come before the update acceptances in history; on replay it runs them in
-// one activation, acceptances first, and fails the task with a nondeterminism error at every attempt: the resource
-// wedges at the next worker restart or cache eviction. Upstream reports of this class of bug:
+// Why: the Temporal TypeScript SDK (1.24) groups a workflow task's events and updates into activations differently on
+// different paths. After a task that wrote no commands, a worker without the workflow in its cache runs that task's
+// events and the next task's update in one activation, at the later task's time and history length, while a cached
+// worker and every replay run them in two; other groupings have been seen after a worker died mid-task. Commands that
+// depend on the grouping then differ on replay, which fails the task with a nondeterminism error at every attempt: the
+// resource wedges at the next worker restart or cache eviction. test/sdk-update-ordering.test.ts reproduces the first
+// case on a minimal workflow (part 1 of the rule is what keeps the lock out of it) and says when a release fixes it.
+// Upstream reports of this class of bug: https://github.com/temporalio/sdk-rust/issues/1146 (that case),
 // https://github.com/temporalio/sdk-typescript/issues/1966, https://github.com/temporalio/sdk-python/issues/1591,
-// https://github.com/temporalio/sdk-python/issues/673, https://github.com/temporalio/sdk-rust/issues/943 and
-// https://github.com/temporalio/sdk-rust/issues/1146 (the closest: a task that wrote no commands, then one with an
-// update, grouped differently on replay after the workflow left the cache).
+// https://github.com/temporalio/sdk-python/issues/673 and https://github.com/temporalio/sdk-rust/issues/943.
 import { condition, workflowInfo } from '@temporalio/workflow';
 import { failures } from '../errors.js';
 
