@@ -1,5 +1,6 @@
 import { Client as TemporalClient, WorkflowClient, type Client } from '@temporalio/client';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE } from './ids.js';
+import { optionalString } from './options.js';
 
 export { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE };
 
@@ -37,11 +38,7 @@ export function createContext(options: CoordinatorOptions): Context {
     throw new TypeError('Expected `client` to be a Temporal `Client` from @temporalio/client');
   }
   const { namespace, taskQueue = DEFAULT_TASK_QUEUE, idPrefix = DEFAULT_ID_PREFIX } = options;
-  for (const [name, value] of Object.entries({ namespace, taskQueue, idPrefix })) {
-    if (value !== undefined && typeof value !== 'string') {
-      throw new TypeError(`Expected \`${name}\` to be a string, got \`${String(value)}\` (${typeof value})`);
-    }
-  }
+  for (const [name, value] of Object.entries({ namespace, taskQueue, idPrefix })) optionalString(name, value);
   if (taskQueue === '') throw new TypeError('Expected `taskQueue` to be a non-empty string');
   const client =
     namespace === undefined || namespace === options.client.options.namespace

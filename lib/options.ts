@@ -70,3 +70,11 @@ export function optionalBoolean(name: string, value: unknown, fallback: boolean)
   }
   return value ?? fallback;
 }
+
+/** Throws a TypeError naming the option unless `value` is a string or left out. */
+export function optionalString(name: string, value: unknown): string | undefined {
+  if (value !== undefined && typeof value !== 'string') {
+    throw new TypeError(`Expected \`${name}\` to be a string, got ${describe(value)}`);
+  }
+  return value;
+}

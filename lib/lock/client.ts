@@ -3,7 +3,7 @@ import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
-import { optionalSignal, positiveInteger } from '../options.js';
+import { optionalSignal, optionalString, positiveInteger } from '../options.js';
 import { isBusy, isTransient, retryTransient } from '../rpc.js';
 import { forceReleaseUpdate, lockStatusQuery } from '../workflows/definitions.js';
 import { ClientLease, type Lease } from './lease.js';
@@ -187,8 +187,7 @@ class LockClient {
     if (!Number.isSafeInteger(token) || token < 1) {
       throw new RangeError(`Expected \`token\` to be a positive integer (a fencing token), got \`${String(token)}\``);
     }
-    const { reason = 'forced release' } = options;
-    if (typeof reason !== 'string') throw new TypeError(`Expected \`reason\` to be a string, got ${typeof reason}`);
+    const reason = optionalString('reason', options.reason) ?? 'forced release';
     const signal = optionalSignal('signal', options.signal);
     const { client } = this.context;
     const handle = client.workflow.getHandle(this.prefix + resourceId);

@@ -15,7 +15,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { checkKnownOptions, optionalPositiveDuration, positiveDuration } from '../options.js';
+import { checkKnownOptions, optionalPositiveDuration, optionalString, positiveDuration } from '../options.js';
 import { failureTypes, failures } from '../errors.js';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
@@ -108,9 +108,7 @@ function checkOptions(options: unknown): asserts options is WorkflowLockOptions 
   if (taskQueue !== undefined && (typeof taskQueue !== 'string' || taskQueue === '')) {
     throw new TypeError(`Expected \`taskQueue\` to be a non-empty string, got \`${String(taskQueue)}\``);
   }
-  if (idPrefix !== undefined && typeof idPrefix !== 'string') {
-    throw new TypeError(`Expected \`idPrefix\` to be a string, got \`${String(idPrefix)}\` (${typeof idPrefix})`);
-  }
+  optionalString('idPrefix', idPrefix);
 }
 
 function lockTimeout(lock: Lock): ApplicationFailure {
