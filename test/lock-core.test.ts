@@ -26,7 +26,7 @@ const event: fc.Arbitrary<Event> = fc.oneof(
 
 /** Replays events against the core, checking the invariants after each one; returns the grant order. */
 function run(limit: number, events: Event[]) {
-  let core = new LockCore(LockCore.empty(1), options);
+  let core = new LockCore(undefined, 1, options);
   let now = 0;
   const queued: string[] = []; // what a FIFO queue should hold, in order
   const grantOrder: string[] = [];
@@ -123,7 +123,7 @@ function run(limit: number, events: Event[]) {
         break;
       case 'continueAsNew': {
         const snapshot: LockSnapshot = JSON.parse(JSON.stringify(core.snapshot()));
-        core = new LockCore(snapshot, options);
+        core = new LockCore(snapshot, 1, options);
         break;
       }
     }
@@ -143,7 +143,7 @@ test('random request sequences keep at most limit holders, FIFO grants, increasi
 });
 
 test('a grant that is not claimed lapses after the claim window and the next waiter is granted', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   core.acquire({ requestId: 'dead', ttl: 30_000, limit: 1 }, 0);
   core.acquire({ requestId: 'next', ttl: 30_000, limit: 1 }, 0);
   core.expire(4_999);
@@ -154,7 +154,7 @@ test('a grant that is not claimed lapses after the claim window and the next wai
 });
 
 test('a claimed grant lasts its ttl from the last renewal', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   core.acquire({ requestId: 'a', ttl: 30_000, limit: 1 }, 0);
   t.is(core.renew('a', 1, 1_000), 31_000);
   core.expire(30_999);
@@ -164,7 +164,7 @@ test('a claimed grant lasts its ttl from the last renewal', (t) => {
 });
 
 test('a release with a stale token or another request id leaves the holder alone', (t) => {
-  const core = new LockCore(LockCore.empty(10), options);
+  const core = new LockCore(undefined, 10, options);
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
   core.release('a', 9, 0);
   core.release('b', 10, 0);
@@ -172,7 +172,7 @@ test('a release with a stale token or another request id leaves the holder alone
 });
 
 test('a request whose limit differs from a busy resource is rejected, and accepted once it is idle', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 2 }, 0);
   core.acquire({ requestId: 'b', ttl: 1_000, limit: 3 }, 0);
   t.deepEqual(core.requestState('b', 0), { state: 'rejected', activeLimit: 2 });
@@ -182,29 +182,31 @@ test('a request whose limit differs from a busy resource is rejected, and accept
 });
 
 test('a withdrawal that arrives before its acquire makes the acquire a no-op', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   core.withdraw('a', 0);
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
   t.true(core.isIdle());
 });
 
 test('the token floor only ever raises the counter', (t) => {
-  const core = new LockCore({ ...LockCore.empty(100), nextToken: 500 }, options);
-  core.raiseTokenFloor(200);
+  const core = new LockCore(undefined, 500, options);
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
   t.like(core.requestState('a', 0), { token: 500 });
-  core.raiseTokenFloor(1_000);
-  core.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
-  core.release('a', 500, 0);
-  t.like(core.requestState('b', 0), { token: 1_000 });
+  const lower = new LockCore(core.snapshot(), 200, options);
+  lower.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
+  lower.release('a', 500, 0);
+  t.like(lower.requestState('b', 0), { token: 501 });
+  const higher = new LockCore(lower.snapshot(), 1_000, options);
+  higher.acquire({ requestId: 'c', ttl: 1_000, limit: 1 }, 0);
+  higher.release('b', 501, 0);
+  t.like(higher.requestState('c', 0), { token: 1_000 });
 });
 
 test('tickets keep increasing across a new run, whose floor raises them like tokens', (t) => {
-  const core = new LockCore(LockCore.empty(100), options);
+  const core = new LockCore(undefined, 100, options);
   core.acquire({ requestId: 'holder', ttl: 1_000, limit: 1 }, 0);
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
-  const next = new LockCore(core.snapshot(), options);
-  next.raiseTokenFloor(1_000);
+  const next = new LockCore(core.snapshot(), 1_000, options);
   next.acquire({ requestId: 'b', ttl: 1_000, limit: 1 }, 0);
   t.like(next.requestState('a', 0), { state: 'waiting', position: 0, ticket: 101 });
   t.like(next.requestState('b', 0), { state: 'waiting', position: 1, ticket: 1_000 });
@@ -213,7 +215,7 @@ test('tickets keep increasing across a new run, whose floor raises them like tok
 });
 
 test('a request from a workflow is answered with its grant once, when it is granted', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   const notify = { workflowId: 'requester' };
   core.acquire({ requestId: 'client', ttl: 30_000, limit: 1 }, 0);
   core.acquire({ requestId: 'workflow', ttl: 30_000, limit: 1, notify }, 0);
@@ -231,7 +233,7 @@ test('a request from a workflow is answered with its grant once, when it is gran
 });
 
 test('a request from a workflow whose limit disagrees is answered with the rejection', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   const notify = { workflowId: 'requester' };
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 2 }, 0);
   core.acquire({ requestId: 'b', ttl: 1_000, limit: 1, notify }, 0);
@@ -239,11 +241,11 @@ test('a request from a workflow whose limit disagrees is answered with the rejec
 });
 
 test('a waiting workflow request keeps its requester across continue-as-new', (t) => {
-  const core = new LockCore(LockCore.empty(1), options);
+  const core = new LockCore(undefined, 1, options);
   const notify = { workflowId: 'requester' };
   core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
   core.acquire({ requestId: 'b', ttl: 1_000, limit: 1, notify }, 0);
-  const next = new LockCore(JSON.parse(JSON.stringify(core.snapshot())) as LockSnapshot, options);
+  const next = new LockCore(JSON.parse(JSON.stringify(core.snapshot())) as LockSnapshot, 1, options);
   next.release('a', 1, 10);
   t.like(next.takeNotifications(), [{ requestId: 'b', notify, answer: { state: 'granted', token: 2 } }]);
 });

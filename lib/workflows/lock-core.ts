@@ -56,12 +56,13 @@ export type RequestState =
     }
   | { readonly state: 'rejected'; readonly activeLimit: number }
   | { readonly state: 'unknown' };
+type Granted = Extract<RequestState, { state: 'granted' }>;
 
 /** An answer the shell must signal to a requesting workflow: its request was granted or rejected. */
 export interface Notification {
   readonly requestId: string;
   readonly notify: RequesterWorkflow;
-  readonly answer: Extract<RequestState, { state: 'granted' | 'rejected' }>;
+  readonly answer: Granted | Extract<RequestState, { state: 'rejected' }>;
 }
 
 /** An operator's forced release, kept so `lockStatus` can show who took a lease away and why. */
@@ -110,88 +111,61 @@ export class LockCore {
   private limit: number;
   private nextToken: number;
   private nextTicket: number;
-  private readonly holders = new Map<string, Holder>();
-  private waiters: Waiter[];
-  private readonly waiterIds = new Set<string>();
-  private readonly finished: string[];
-  private readonly finishedIds: Set<string>;
+  private readonly holders: Map<string, Holder>;
+  /** In arrival order, as a `Map` keeps its keys. */
+  private readonly waiters: Map<string, Waiter>;
+  /** Done request IDs, oldest first, as a `Set` keeps them. */
+  private readonly finished: Set<string>;
   private readonly rejected: Map<string, number>;
   private readonly forcedReleases: ForcedRelease[];
   /** Answers for workflow requesters, taken by the shell after every event (so a snapshot never needs them). */
   private notifications: Notification[] = [];
 
+  /**
+   * Takes over `snapshot`, the previous run's state, if any. Tokens and tickets start at `tokenFloor` at least (a run
+   * seeds it from its start time): they keep increasing across idle exits, and a ticket of a replaced run is never
+   * mistaken for one of this run's queue.
+   */
   constructor(
-    snapshot: LockSnapshot,
+    snapshot: LockSnapshot | undefined,
+    tokenFloor: number,
     private readonly options: LockCoreOptions,
   ) {
-    this.limit = snapshot.limit;
-    this.nextToken = snapshot.nextToken;
-    this.nextTicket = snapshot.nextTicket;
-    for (const holder of snapshot.holders) this.holders.set(holder.requestId, { ...holder });
-    this.waiters = [...snapshot.waiters];
-    for (const waiter of this.waiters) this.waiterIds.add(waiter.requestId);
-    this.finished = [...snapshot.finished];
-    this.finishedIds = new Set(this.finished);
-    this.rejected = new Map(snapshot.rejected);
-    this.forcedReleases = [...snapshot.forcedReleases];
-  }
-
-  /** A snapshot for a new resource; tokens and tickets start at `firstToken`. */
-  static empty(firstToken: number): LockSnapshot {
-    return {
-      limit: 1,
-      nextToken: firstToken,
-      nextTicket: firstToken,
-      holders: [],
-      waiters: [],
-      finished: [],
-      rejected: [],
-      forcedReleases: [],
-    };
-  }
-
-  /**
-   * Raises the token and ticket counters to at least `floor` (a new run seeds them from its start time), so a ticket
-   * of a replaced run is never mistaken for one of this run's queue.
-   */
-  raiseTokenFloor(floor: number): void {
-    this.nextToken = Math.max(this.nextToken, floor);
-    this.nextTicket = Math.max(this.nextTicket, floor);
+    this.limit = snapshot?.limit ?? 1;
+    this.nextToken = Math.max(snapshot?.nextToken ?? 0, tokenFloor);
+    this.nextTicket = Math.max(snapshot?.nextTicket ?? 0, tokenFloor);
+    this.holders = new Map(snapshot?.holders.map((holder) => [holder.requestId, { ...holder }]));
+    this.waiters = new Map(snapshot?.waiters.map((waiter) => [waiter.requestId, waiter]));
+    this.finished = new Set(snapshot?.finished);
+    this.rejected = new Map(snapshot?.rejected);
+    this.forcedReleases = [...(snapshot?.forcedReleases ?? [])];
   }
 
   private isKnown(requestId: string): boolean {
-    return (
-      this.holders.has(requestId) ||
-      this.waiterIds.has(requestId) ||
-      this.finishedIds.has(requestId) ||
-      this.rejected.has(requestId)
-    );
+    const { holders, waiters, finished, rejected } = this;
+    return holders.has(requestId) || waiters.has(requestId) || finished.has(requestId) || rejected.has(requestId);
   }
 
   private finish(requestId: string): void {
-    this.finished.push(requestId);
-    this.finishedIds.add(requestId);
-    while (this.finished.length > this.options.dedupWindow) this.finishedIds.delete(this.finished.shift()!);
+    this.finished.add(requestId);
+    if (this.finished.size > this.options.dedupWindow) this.finished.delete(this.finished.values().next().value!);
   }
 
   /** Queues a request; duplicates are ignored, and a request whose limit disagrees with a busy resource's is rejected. */
   acquire(request: AcquireRequest, now: number): void {
-    if (this.isKnown(request.requestId)) return;
+    const { requestId, ttl, limit, notify } = request;
+    if (this.isKnown(requestId)) return;
     if (this.isIdle()) {
-      this.limit = request.limit;
-    } else if (request.limit !== this.limit) {
-      this.rejected.set(request.requestId, this.limit);
+      this.limit = limit;
+    } else if (limit !== this.limit) {
+      this.rejected.set(requestId, this.limit);
       if (this.rejected.size > REJECTION_MEMORY) this.rejected.delete(this.rejected.keys().next().value!);
-      if (request.notify) {
-        const answer = { state: 'rejected', activeLimit: this.limit } as const;
-        this.notifications.push({ requestId: request.requestId, notify: request.notify, answer });
-      }
+      if (notify)
+        this.notifications.push({ requestId, notify, answer: { state: 'rejected', activeLimit: this.limit } });
       return;
     }
-    const { requestId, ttl, notify } = request;
     const ticket = this.nextTicket++;
-    this.waiters.push(notify ? { requestId, ttl, ticket, notify } : { requestId, ttl, ticket });
-    this.waiterIds.add(request.requestId);
+    this.waiters.set(requestId, notify ? { requestId, ttl, ticket, notify } : { requestId, ttl, ticket });
     this.grant(now);
   }
 
@@ -220,15 +194,9 @@ export class LockCore {
   /** Takes a request back: removed from the queue, or released if it was granted meanwhile. */
   withdraw(requestId: string, now: number): void {
     const holder = this.holders.get(requestId);
-    if (holder) {
-      this.drop(holder);
-    } else if (this.waiterIds.delete(requestId)) {
-      this.waiters = this.waiters.filter((waiter) => waiter.requestId !== requestId);
-      this.finish(requestId);
-    } else if (!this.isKnown(requestId)) {
-      // Withdrawn before its acquire arrived (they travel separately): the acquire must be ignored when it comes.
-      this.finish(requestId);
-    }
+    if (holder) this.drop(holder);
+    // Withdrawn before its acquire arrived (they travel separately), the acquire must be ignored when it comes.
+    else if (this.waiters.delete(requestId) || !this.isKnown(requestId)) this.finish(requestId);
     this.grant(now);
   }
 
@@ -243,9 +211,7 @@ export class LockCore {
 
   /** Drops holders whose lease ran out at `now` and grants their slots. */
   expire(now: number): void {
-    for (const holder of [...this.holders.values()]) {
-      if (holder.expiresAt <= now) this.drop(holder);
-    }
+    for (const holder of this.holders.values()) if (holder.expiresAt <= now) this.drop(holder);
     this.grant(now);
   }
 
@@ -255,27 +221,13 @@ export class LockCore {
   }
 
   private grant(now: number): void {
-    while (this.holders.size < this.limit && this.waiters.length > 0) {
-      const waiter = this.waiters.shift()!;
-      this.waiterIds.delete(waiter.requestId);
-      const holder: Holder = {
-        requestId: waiter.requestId,
-        token: this.nextToken++,
-        ttl: waiter.ttl,
-        expiresAt: now + Math.min(waiter.ttl, this.options.claimWindow),
-        claimed: false,
-      };
-      this.holders.set(waiter.requestId, holder);
-      if (waiter.notify) {
-        const answer = {
-          state: 'granted',
-          token: holder.token,
-          expiresIn: holder.expiresAt - now,
-          expiresAt: holder.expiresAt,
-          claimed: false,
-        } as const;
-        this.notifications.push({ requestId: waiter.requestId, notify: waiter.notify, answer });
-      }
+    for (const { requestId, ttl, notify } of this.waiters.values()) {
+      if (this.holders.size >= this.limit) return;
+      this.waiters.delete(requestId);
+      const expiresAt = now + Math.min(ttl, this.options.claimWindow);
+      const holder = { requestId, token: this.nextToken++, ttl, expiresAt, claimed: false };
+      this.holders.set(requestId, holder);
+      if (notify) this.notifications.push({ requestId, notify, answer: granted(holder, now) });
     }
   }
 
@@ -286,27 +238,25 @@ export class LockCore {
 
   /** The answers owed to workflow requesters since the last call, oldest first: grants and rejections. */
   takeNotifications(): Notification[] {
-    const taken = this.notifications;
-    this.notifications = [];
-    return taken;
+    return this.notifications.splice(0);
   }
 
   /** When the next lease runs out, if any is held. */
   nextExpiry(): number | undefined {
-    let next: number | undefined;
-    for (const holder of this.holders.values())
-      if (next === undefined || holder.expiresAt < next) next = holder.expiresAt;
-    return next;
+    const expiries = [...this.holders.values()].map((holder) => holder.expiresAt);
+    return expiries.length > 0 ? Math.min(...expiries) : undefined;
   }
 
   /** The ticket of the waiter at `position`, if there is one. */
   ticketAt(position: number): number | undefined {
-    return this.waiters[position]?.ticket;
+    if (position < 0) return undefined;
+    for (const waiter of this.waiters.values()) if (position-- === 0) return waiter.ticket;
+    return undefined;
   }
 
   /** How many requests wait. */
   waiting(): number {
-    return this.waiters.length;
+    return this.waiters.size;
   }
 
   /** How many holders the resource admits at once (1 for a lock). */
@@ -315,23 +265,20 @@ export class LockCore {
   }
 
   isIdle(): boolean {
-    return this.holders.size === 0 && this.waiters.length === 0;
+    return this.holders.size === 0 && this.waiters.size === 0;
   }
 
   requestState(requestId: string, now: number): RequestState {
     const holder = this.holders.get(requestId);
-    if (holder) {
-      const { token, expiresAt, claimed } = holder;
-      return { state: 'granted', token, expiresIn: expiresAt - now, expiresAt, claimed };
-    }
-    if (this.waiterIds.has(requestId)) {
-      const position = this.waiters.findIndex((waiter) => waiter.requestId === requestId);
-      const { ticket } = this.waiters[position]!;
-      return { state: 'waiting', position, ticket };
+    if (holder) return granted(holder, now);
+    const waiter = this.waiters.get(requestId);
+    if (waiter) {
+      let position = 0;
+      for (const { ticket } of this.waiters.values()) if (ticket < waiter.ticket) position++;
+      return { state: 'waiting', position, ticket: waiter.ticket };
     }
     const activeLimit = this.rejected.get(requestId);
-    if (activeLimit !== undefined) return { state: 'rejected', activeLimit };
-    return { state: 'unknown' };
+    return activeLimit === undefined ? { state: 'unknown' } : { state: 'rejected', activeLimit };
   }
 
   status(): LockStatus {
@@ -339,7 +286,7 @@ export class LockCore {
       running: true,
       limit: this.limit,
       holders: [...this.holders.values()].map(({ token, expiresAt, claimed }) => ({ token, expiresAt, claimed })),
-      waiting: this.waiters.length,
+      waiting: this.waiters.size,
       forcedReleases: [...this.forcedReleases],
     };
   }
@@ -350,10 +297,14 @@ export class LockCore {
       nextToken: this.nextToken,
       nextTicket: this.nextTicket,
       holders: [...this.holders.values()].map((holder) => ({ ...holder })),
-      waiters: [...this.waiters],
+      waiters: [...this.waiters.values()],
       finished: [...this.finished],
       rejected: [...this.rejected],
       forcedReleases: [...this.forcedReleases],
     };
   }
+}
+
+function granted({ token, expiresAt, claimed }: Holder, now: number): Granted {
+  return { state: 'granted', token, expiresIn: expiresAt - now, expiresAt, claimed };
 }

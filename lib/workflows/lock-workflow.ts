@@ -80,11 +80,8 @@ class LockRun {
 
   constructor(snapshot: LockSnapshot | undefined) {
     const tokenFloor = workflowInfo().runStartTime.getTime() * TOKENS_PER_MS;
-    this.core = new LockCore(snapshot ?? LockCore.empty(tokenFloor), {
-      claimWindow: lockTimings.claimWindow,
-      dedupWindow: DEDUP_WINDOW,
-    });
-    this.core.raiseTokenFloor(tokenFloor);
+    const options = { claimWindow: lockTimings.claimWindow, dedupWindow: DEDUP_WINDOW };
+    this.core = new LockCore(snapshot, tokenFloor, options);
     this.farBackUpTo = this.core.ticketAt(this.core.waiting() - 1) ?? -Infinity;
   }
 
