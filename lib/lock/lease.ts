@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle }
 import { LeaseLostError, type LeaseLostReason } from '../errors.js';
 import { isBusy, retryTransient } from '../rpc.js';
 import { releaseSignal, renewUpdate } from '../workflows/definitions.js';
+import type { RequestState } from '../workflows/lock-core.js';
 
 /** A granted slot of a lock or semaphore. Release it, or let `await using` do so. */
 export interface Lease extends AsyncDisposable {
@@ -28,12 +29,7 @@ export interface LeaseInit {
 }
 
 /** A grant as the workflow answered it. */
-export interface GrantAnswer {
-  /** How long the grant was valid for at the workflow's `now` (the claim window for a fresh grant). */
-  readonly expiresIn: number;
-  /** When the grant lapses, by the workflow's (the server's) clock. */
-  readonly expiresAt: number;
-}
+type GrantAnswer = Pick<Extract<RequestState, { state: 'granted' }>, 'expiresIn' | 'expiresAt'>;
 
 /**
  * The workflow said no (stale token, unknown request) or is gone: the lease is lost for good. Anything else (server
@@ -62,6 +58,8 @@ function sendRenewal(init: LeaseInit, budget: number, retryIf: (error: unknown) 
     { budget, retryIf },
   );
 }
+
+const ignore = () => {};
 
 export class ClientLease implements Lease {
   readonly resourceId: string;
@@ -154,10 +152,7 @@ export class ClientLease implements Lease {
       Math.max(0, this.deadline - sentAt),
       (error) => !isRejection(error) && !this.signal.aborted,
     );
-    this.renewal = renewal.then(
-      () => {},
-      () => {},
-    );
+    this.renewal = renewal.then(ignore, ignore);
     try {
       const expiresIn = await renewal;
       this.signal.throwIfAborted();

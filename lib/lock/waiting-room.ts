@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryRejectedError, WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import { ServerUnavailableError } from '../errors.js';
@@ -36,16 +37,6 @@ const STUCK_CHECK = 10_000;
  */
 const ROOM_LINGER = 2_000;
 
-interface Caller {
-  readonly signal: AbortSignal;
-  answer(state: RequestState | Error): void;
-}
-
-interface FarBack {
-  readonly ticket: number;
-  resolve(mayBlock: boolean): void;
-}
-
 /**
  * Where this process's waiters for one resource wait. Each waiter reads its state with a query (batched: one in flight
  * per resource), blocks in the workflow's `awaitGrant` update once it is within the head slots (never more blocking
@@ -56,14 +47,20 @@ interface FarBack {
 export class WaitingRoom {
   private waiters = 0;
   private blocking = 0;
-  private readonly blockSlotFreed = new Set<() => void>();
-  private readonly farBack = new Set<FarBack>();
+  /**
+   * `slot` when a blocking slot frees, `state <requestId>` with a batched query's answer, and `ticket <ticket>` when a
+   * far-back waiter may block (or should ask with a query instead).
+   */
+  private readonly events = new EventEmitter().setMaxListeners(0);
+  /** The tickets of the waiters that learn from the memo when to block. */
+  private readonly farBack = new Set<number>();
   private looking = false;
   /** The run that published the last memo value seen, and the pace (ms per ticket) at which that value moved. */
   private memo: { readonly runId: string; readonly blockingUpTo: number; readonly at: number } | undefined;
   private pace: number | undefined;
   private lookBackoff = MIN_LOOK_DELAY;
-  private queued = new Map<string, Caller[]>();
+  /** The requests to ask about in the next query, with the signals of their callers. */
+  private queued = new Map<string, AbortSignal[]>();
   private querying = false;
   private readonly stuckCheck: NodeJS.Timeout;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -79,7 +76,7 @@ export class WaitingRoom {
     this.stuckCheck.unref();
   }
 
-  /** Waits until the request is granted, rejected or unknown; rejects with the signal's reason when it aborts. */
+  /** Waits until the request is granted, rejected or unknown; rejects when the signal aborts. */
   async wait(requestId: string, options: WaitOptions): Promise<WaitOutcome> {
     this.waiters++;
     clearTimeout(this.closeTimer);
@@ -111,7 +108,7 @@ export class WaitingRoom {
    * caller reads the state with a query then.
    */
   private async block(requestId: string, { slots, signal }: WaitOptions): Promise<RequestState | undefined> {
-    while (this.blocking >= slots) await this.blockSlot(signal);
+    while (this.blocking >= slots) await once(this.events, 'slot', { signal });
     this.blocking++;
     try {
       // A signal of its own per call: the SDK adds an abort listener to the signal it is given and never removes it.
@@ -128,21 +125,8 @@ export class WaitingRoom {
       return state;
     } finally {
       this.blocking--;
-      for (const freed of this.blockSlotFreed) freed();
+      this.events.emit('slot');
     }
-  }
-
-  private blockSlot(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        this.blockSlotFreed.delete(done);
-        signal.removeEventListener('abort', done);
-        if (signal.aborted) reject(signal.reason);
-        else resolve();
-      };
-      this.blockSlotFreed.add(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   /** Reads the request's state with a query, retried while the server is unreachable and, if asked, while stuck. */
@@ -164,21 +148,13 @@ export class WaitingRoom {
   }
 
   /** One query in flight per room: callers that ask while it runs are answered together by the next one. */
-  private query(requestId: string, signal: AbortSignal): Promise<RequestState> {
-    return new Promise((resolve, reject) => {
-      const caller: Caller = {
-        signal,
-        answer: (state) => {
-          signal.removeEventListener('abort', onAbort);
-          if (state instanceof Error) reject(state);
-          else resolve(state);
-        },
-      };
-      const onAbort = () => caller.answer(signal.reason as Error);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.queued.set(requestId, [...(this.queued.get(requestId) ?? []), caller]);
-      if (!this.querying) void this.flushQueries();
-    });
+  private async query(requestId: string, signal: AbortSignal): Promise<RequestState> {
+    const answer = once(this.events, `state ${requestId}`, { signal });
+    this.queued.set(requestId, [...(this.queued.get(requestId) ?? []), signal]);
+    if (!this.querying) void this.flushQueries();
+    const [state] = (await answer) as [RequestState | Error];
+    if (state instanceof Error) throw state;
+    return state;
   }
 
   private async flushQueries(): Promise<void> {
@@ -188,12 +164,13 @@ export class WaitingRoom {
       this.queued = new Map();
       const requestIds = [...batch.keys()];
       // Called off once none of its callers waits any more: with no worker to answer, it would hang.
-      const callers = [...batch.values()].flat();
-      const controller = new AbortController();
-      const callOff = () => callers.every(({ signal }) => signal.aborted) && controller.abort();
-      for (const { signal } of callers) signal.addEventListener('abort', callOff);
+      const signals = [...batch.values()].flat();
+      const callOff = new AbortController();
+      const answered = new AbortController();
+      const onAbort = () => signals.every((signal) => signal.aborted) && callOff.abort();
+      for (const signal of signals) signal.addEventListener('abort', onAbort, { signal: answered.signal });
       const states = await this.client
-        .withAbortSignal(controller.signal, () =>
+        .withAbortSignal(callOff.signal, () =>
           this.client.getHandle(this.workflowId).query(requestStatesQuery, requestIds),
         )
         .catch((error: unknown) =>
@@ -203,12 +180,8 @@ export class WaitingRoom {
             ? requestIds.map((): RequestState => ({ state: 'unknown' }))
             : requestIds.map(() => (error instanceof Error ? error : new Error(String(error)))),
         )
-        .finally(() => {
-          for (const { signal } of callers) signal.removeEventListener('abort', callOff);
-        });
-      requestIds.forEach((requestId, i) => {
-        for (const { answer } of batch.get(requestId)!) answer(states[i] ?? { state: 'unknown' });
-      });
+        .finally(() => answered.abort());
+      requestIds.forEach((requestId, i) => this.events.emit(`state ${requestId}`, states[i] ?? { state: 'unknown' }));
     }
     this.querying = false;
   }
@@ -217,24 +190,15 @@ export class WaitingRoom {
    * Resolves `true` once the memo says the waiter may block; `false` when it should read its state with a query
    * instead (nothing published, a new run, or the workflow could not be described).
    */
-  private moveUp({ ticket }: Waiting, signal: AbortSignal): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.farBack.delete(waiter);
-        reject(signal.reason);
-      };
-      const waiter: FarBack = {
-        ticket,
-        resolve: (mayBlock) => {
-          signal.removeEventListener('abort', onAbort);
-          this.farBack.delete(waiter);
-          resolve(mayBlock);
-        },
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.farBack.add(waiter);
-      if (!this.looking) void this.lookLoop();
-    });
+  private async moveUp({ ticket }: Waiting, signal: AbortSignal): Promise<boolean> {
+    this.farBack.add(ticket);
+    if (!this.looking) void this.lookLoop();
+    try {
+      const [mayBlock] = (await once(this.events, `ticket ${ticket}`, { signal })) as [boolean];
+      return mayBlock;
+    } finally {
+      this.farBack.delete(ticket);
+    }
   }
 
   /** Describes the workflow while far-back waiters wait, each time about when the nearest of them may block. */
@@ -243,9 +207,10 @@ export class WaitingRoom {
     while (this.farBack.size > 0) {
       await sleep(this.lookDelay());
       const seen = await this.readMemo();
-      for (const waiter of [...this.farBack]) {
-        if (seen === undefined) waiter.resolve(false);
-        else if (waiter.ticket <= seen.blockingUpTo) waiter.resolve(true);
+      for (const ticket of this.farBack) {
+        if (seen !== undefined && ticket > seen.blockingUpTo) continue;
+        this.farBack.delete(ticket);
+        this.events.emit(`ticket ${ticket}`, seen !== undefined);
       }
     }
     this.looking = false;
@@ -257,9 +222,7 @@ export class WaitingRoom {
    */
   private lookDelay(): number {
     if (this.memo === undefined || this.pace === undefined) return this.lookBackoff;
-    let nearest = Infinity;
-    for (const { ticket } of this.farBack) nearest = Math.min(nearest, ticket);
-    const delay = ((nearest - this.memo.blockingUpTo) * this.pace) / 2;
+    const delay = ((Math.min(...this.farBack) - this.memo.blockingUpTo) * this.pace) / 2;
     return Math.min(MAX_LOOK_DELAY, Math.max(MIN_LOOK_DELAY, delay));
   }
 
