@@ -25,20 +25,10 @@ const WITHDRAW_BUDGET = 10_000;
 const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'autoRenew']);
 
 /** An `acquire` call's options, checked and resolved. */
-export interface AcquireParams {
-  readonly resourceId: string;
-  readonly workflowId: string;
-  readonly ttl: number;
-  readonly limit: number;
-  /** How many waiters at the head of the queue may block in an update. */
-  readonly slots: number;
-  readonly waitTimeout: number | undefined;
-  readonly autoRenew: boolean;
-  readonly signal: AbortSignal | undefined;
-}
+export type AcquireParams = ReturnType<typeof acquireParams>;
 
 /** Checks `acquire`'s arguments, throwing a `TypeError` or `RangeError` that names the problem before anything is sent. */
-export function acquireParams(resourceId: string, options: AcquireOptions, prefix: string): AcquireParams {
+export function acquireParams(resourceId: string, options: AcquireOptions, prefix: string) {
   checkResourceId('resourceId', resourceId, prefix);
   checkKnownOptions(options, knownOptions);
   const limit = options.limit === undefined ? 1 : positiveInteger('limit', options.limit);
@@ -47,6 +37,7 @@ export function acquireParams(resourceId: string, options: AcquireOptions, prefi
     workflowId: prefix + resourceId,
     ttl: optionalPositiveDuration('ttl', options.ttl, DEFAULT_TTL),
     limit,
+    /** How many waiters at the head of the queue may block in an update. */
     slots: headSlots(limit),
     waitTimeout: options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout),
     autoRenew: optionalBoolean('autoRenew', options.autoRenew, true),

@@ -55,6 +55,8 @@ export class WaitingRoom {
   /** The tickets of the waiters that learn from the memo when to block. */
   private readonly farBack = new Set<number>();
   private looking = false;
+  /** The head slots of the resource (every waiter of a busy resource asks with its limit). */
+  private slots = 1;
   /** The run that published the last memo value seen, and the pace (ms per ticket) at which that value moved. */
   private memo: { readonly runId: string; readonly blockingUpTo: number; readonly at: number } | undefined;
   private pace: number | undefined;
@@ -79,6 +81,7 @@ export class WaitingRoom {
   /** Waits until the request is granted, rejected or unknown; rejects when the signal aborts. */
   async wait(requestId: string, options: WaitOptions): Promise<WaitOutcome> {
     this.waiters++;
+    this.slots = options.slots;
     clearTimeout(this.closeTimer);
     try {
       // The first look is a query, never a blocking update: a guess that this waiter is near the head must never be
@@ -217,13 +220,14 @@ export class WaitingRoom {
   }
 
   /**
-   * Half the time the nearest far-back waiter should take to come within the head slots at the pace the memo moved
-   * lately; until that pace is known, a backoff that doubles while the memo stands still.
+   * Half the time the nearest far-back waiter has left to start blocking: until it comes within the head slots, and on
+   * through them to the second place, at the pace the memo moved lately. The half makes up for a pace misjudged by up
+   * to 2x. Until that pace is known, a backoff that doubles while the memo stands still.
    */
   private lookDelay(): number {
     if (this.memo === undefined || this.pace === undefined) return this.lookBackoff;
-    const delay = ((Math.min(...this.farBack) - this.memo.blockingUpTo) * this.pace) / 2;
-    return Math.min(MAX_LOOK_DELAY, Math.max(MIN_LOOK_DELAY, delay));
+    const handOffs = Math.min(...this.farBack) - this.memo.blockingUpTo + Math.max(0, this.slots - 2);
+    return Math.min(MAX_LOOK_DELAY, Math.max(MIN_LOOK_DELAY, (handOffs * this.pace) / 2));
   }
 
   /** The memo's value, if the run that published it is the one seen last; keeps the pace at which it moves. */

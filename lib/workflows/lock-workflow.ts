@@ -170,9 +170,7 @@ class LockRun {
     this.changes++;
     const now = Date.now();
     const expiresAt = this.core.renew(requestId, token, now);
-    if (expiresAt === undefined) {
-      throw failures.leaseLost(token);
-    }
+    if (expiresAt === undefined) throw failures.leaseLost(token);
     return expiresAt - now;
   }
 
