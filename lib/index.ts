@@ -15,8 +15,8 @@ export { createCoordinator, type Coordinator } from './coordinator.js';
 export { configure, defaultCoordinator } from './default-coordinator.js';
 export type { CoordinatorOptions } from './context.js';
 export { retryInterceptors } from './rpc.js';
-export type { AcquireOptions, LockOptions } from './lock/options.js';
-export type { ForceReleaseOptions, Lease, LockStatusResult } from './lock/client.js';
+export type { AcquireAllOptions, AcquireOptions, LockOptions } from './lock/options.js';
+export type { ForceReleaseOptions, Lease, LeaseSet, LockStatusResult } from './lock/client.js';
 export {
   CoordinationError,
   JobFailedError,
@@ -34,6 +34,10 @@ export const withLock: Coordinator['withLock'] = (...args) => defaultCoordinator
 export const acquire: Coordinator['acquire'] = (...args) => defaultCoordinator().acquire(...args);
 /** `withSemaphore` of the default coordinator (see `configure`). */
 export const withSemaphore: Coordinator['withSemaphore'] = (...args) => defaultCoordinator().withSemaphore(...args);
+/** `withLocks` of the default coordinator (see `configure`). */
+export const withLocks: Coordinator['withLocks'] = (...args) => defaultCoordinator().withLocks(...args);
+/** `acquireAll` of the default coordinator (see `configure`). */
+export const acquireAll: Coordinator['acquireAll'] = (...args) => defaultCoordinator().acquireAll(...args);
 /** `lockStatus` of the default coordinator (see `configure`). */
 export const lockStatus: Coordinator['lockStatus'] = (...args) => defaultCoordinator().lockStatus(...args);
 /** `forceRelease` of the default coordinator (see `configure`). */

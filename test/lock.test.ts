@@ -340,3 +340,12 @@ test('1,000 concurrent waiters on one lock are all granted, one at a time', asyn
   t.is(tokens.size, 1_000);
   t.is((await lockStatus(id)).waiting, 0);
 });
+
+test('a waitTimeout of a fractional number of milliseconds times out like any other', async (t) => {
+  const id = env.id('fractional-timeout');
+  const { acquire } = coordinator();
+  const holder = await acquire(id);
+  const error = await t.throwsAsync(acquire(id, { waitTimeout: 300.5 }), { instanceOf: LockTimeoutError });
+  t.like(error, { resourceId: id, waitTimeout: 300.5 });
+  await holder.release();
+});

@@ -3,15 +3,17 @@ import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
 import { checkResourceId, lockIdPrefix } from '../ids.js';
-import { optionalSignal, optionalString, positiveInteger } from '../options.js';
+import { checkKnownOptions, optionalSignal, optionalString, positiveInteger } from '../options.js';
 import { isBusy, isTransient, retryTransient } from '../rpc.js';
 import { forceReleaseUpdate, lockStatusQuery } from '../workflows/definitions.js';
 import { ClientLease, type Lease } from './lease.js';
-import type { AcquireOptions, LockOptions } from './options.js';
+import { ClientLeaseSet, lockOrder, releaseAll, type LeaseSet } from './lease-set.js';
+import type { AcquireAllOptions, AcquireOptions, LockOptions } from './options.js';
 import { LockRequest, UNAVAILABLE_BUDGET, acquireParams, type AcquireParams } from './request.js';
 import { WaitingRoom, type WaitOutcome } from './waiting-room.js';
 
 export type { Lease } from './lease.js';
+export type { LeaseSet } from './lease-set.js';
 
 /** Bounds of the backoff between requests asked again in a row. */
 const ASK_AGAIN_MIN = 20;
@@ -52,6 +54,19 @@ export interface LockApi {
   ): Promise<T>;
   /** Waits for a slot of `resourceId` and returns its lease, which renews until released (`await using` works). */
   acquire(resourceId: string, options?: AcquireOptions): Promise<Lease>;
+  /**
+   * Runs `fn` while holding the locks on every one of `resourceIds`, and releases them afterwards. The locks are taken
+   * one at a time, in one order for every caller (sorted, duplicates dropped), so calls whose sets overlap never
+   * deadlock. `waitTimeout` and `signal` cover the whole set; when the wait ends early, every lock already taken is
+   * released and the pending request withdrawn. `fn` gets the leases by resource ID.
+   */
+  withLocks<T>(
+    resourceIds: readonly string[],
+    fn: (leases: LeaseSet) => T | Promise<T>,
+    options?: LockOptions,
+  ): Promise<T>;
+  /** Waits for the locks on every one of `resourceIds`, as `withLocks` takes them, and returns their leases. */
+  acquireAll(resourceIds: readonly string[], options?: AcquireAllOptions): Promise<LeaseSet>;
   /** Holders, tokens and waiters of `resourceId`, read with a query (no history cost). */
   lockStatus(resourceId: string): Promise<LockStatusResult>;
   /**
@@ -69,9 +84,34 @@ export function createLockApi(context: Context): LockApi {
     acquire: (resourceId, options) => locks.acquire(resourceId, options),
     withSemaphore: (resourceId, limit, fn, options) => locks.withSemaphore(resourceId, limit, fn, options),
     withLock: (resourceId, fn, options) => locks.withSemaphore(resourceId, 1, fn, options),
+    acquireAll: (resourceIds, options) => locks.acquireAll(resourceIds, options),
+    withLocks: (resourceIds, fn, options) => locks.withLocks(resourceIds, fn, options),
     lockStatus: (resourceId) => locks.lockStatus(resourceId),
     forceRelease: (resourceId, token, options) => locks.forceRelease(resourceId, token, options),
   };
+}
+
+const knownAcquireAllOptions = new Set(['ttl', 'waitTimeout', 'signal', 'autoRenew']);
+
+function checkFunction(fn: unknown): void {
+  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
+}
+
+/** Runs `fn`, then releases `held`. If `fn` throws, that error wins; a failed release is attached as its `suppressed`. */
+async function runThenRelease<T>(held: { release(): Promise<void> }, fn: () => T | Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await fn();
+  } catch (error) {
+    await held.release().catch((releaseError: unknown) => {
+      if (typeof error === 'object' && error !== null) {
+        Object.defineProperty(error, 'suppressed', { value: releaseError, configurable: true });
+      }
+    });
+    throw error;
+  }
+  await held.release();
+  return result;
 }
 
 class LockClient {
@@ -86,7 +126,8 @@ class LockClient {
   async acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
     const params = acquireParams(resourceId, options, this.prefix);
     params.signal?.throwIfAborted();
-    const timeout = params.waitTimeout === undefined ? undefined : AbortSignal.timeout(params.waitTimeout);
+    // Whole milliseconds: a Duration may be fractional ('0.5s' is not, 1.5 ms is), which `AbortSignal.timeout` refuses.
+    const timeout = params.waitTimeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(params.waitTimeout));
     const signal = AbortSignal.any([params.signal, timeout].filter((s) => s !== undefined));
     const request = new LockRequest(this.context.client, this.context.taskQueue, params);
     try {
@@ -142,21 +183,40 @@ class LockClient {
     options: LockOptions = {},
   ): Promise<T> {
     positiveInteger('limit', limit);
-    if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
+    checkFunction(fn);
     const lease = await this.acquire(resourceId, { ...options, limit });
-    let result: T;
+    return runThenRelease(lease, () => fn(lease));
+  }
+
+  /** Takes the locks one at a time in `lockOrder`, each waiting at most what is left of `waitTimeout`. */
+  async acquireAll(resourceIds: readonly string[], options: AcquireAllOptions = {}): Promise<LeaseSet> {
+    const ordered = lockOrder(resourceIds);
+    checkKnownOptions(options, knownAcquireAllOptions);
+    // Every ID and option is checked before anything is sent.
+    const { waitTimeout } = ordered.map((resourceId) => acquireParams(resourceId, options, this.prefix))[0]!;
+    const deadline = waitTimeout === undefined ? undefined : performance.now() + waitTimeout;
+    const leases: Lease[] = [];
     try {
-      result = await fn(lease);
+      for (const resourceId of ordered) {
+        const left = deadline === undefined ? undefined : Math.max(1, deadline - performance.now());
+        leases.push(await this.acquire(resourceId, { ...options, waitTimeout: left }));
+      }
     } catch (error) {
-      await lease.release().catch((releaseError: unknown) => {
-        if (typeof error === 'object' && error !== null) {
-          Object.defineProperty(error, 'suppressed', { value: releaseError, configurable: true });
-        }
-      });
-      throw error;
+      // Not released in time, a lease lapses at its ttl anyway: the wait's own error is the one to report.
+      await releaseAll(leases).catch(() => {});
+      throw error instanceof LockTimeoutError ? new LockTimeoutError(error.resourceId, waitTimeout!) : error;
     }
-    await lease.release();
-    return result;
+    return new ClientLeaseSet(leases);
+  }
+
+  async withLocks<T>(
+    resourceIds: readonly string[],
+    fn: (leases: LeaseSet) => T | Promise<T>,
+    options: LockOptions = {},
+  ): Promise<T> {
+    checkFunction(fn);
+    const leases = await this.acquireAll(resourceIds, options);
+    return runThenRelease(leases, () => fn(leases));
   }
 
   async lockStatus(resourceId: string): Promise<LockStatusResult> {

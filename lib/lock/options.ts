@@ -35,3 +35,6 @@ export interface AcquireOptions extends LockOptions {
    */
   readonly autoRenew?: boolean;
 }
+
+/** Options of `acquireAll`: those of `acquire` but `limit` (it takes locks), for the whole set. */
+export type AcquireAllOptions = Omit<AcquireOptions, 'limit'>;
