@@ -35,3 +35,17 @@ export function lockIdPrefix(idPrefix: string): string {
 export function queueIdPrefix(idPrefix: string): string {
   return `${idPrefix}queue:`;
 }
+
+/**
+ * The order in which every caller takes a set of locks: sorted, duplicates dropped. Two callers whose sets overlap
+ * then wait for their common locks in the same order, so neither can hold one the other waits for while waiting for
+ * one the other holds.
+ */
+export function lockOrder(resourceIds: unknown): string[] {
+  if (!Array.isArray(resourceIds) || resourceIds.length === 0) {
+    throw new TypeError(
+      `Expected \`resourceIds\` to be a non-empty array of resource IDs, got \`${String(resourceIds)}\``,
+    );
+  }
+  return [...new Set(resourceIds as string[])].sort();
+}

@@ -15,6 +15,8 @@ import type {
   enqueueingWorkflow,
   EnqueueingInput,
   LockingInput,
+  lockingSetWorkflow,
+  LockingSetInput,
   lockingWorkflow,
   SectionEvent,
 } from './_helpers/workflows.js';
@@ -61,6 +63,15 @@ function startLocking(resourceId: string, who: string, input: Partial<LockingInp
     workflowId: `${resourceId}|${who}`,
     taskQueue: env.taskQueue,
     args: [{ resourceId, who, hold: 50, taskQueue: env.taskQueue, ...input }],
+  });
+}
+
+/** Starts a workflow that holds every lock of `resourceIds`; its ID starts with `label`, for `record`. */
+function startLockingSet(label: string, who: string, input: Omit<LockingSetInput, 'who' | 'taskQueue' | 'hold'>) {
+  return env.client.workflow.start<typeof lockingSetWorkflow>('lockingSetWorkflow', {
+    workflowId: `${label}|${who}`,
+    taskQueue: env.taskQueue,
+    args: [{ who, hold: 50, taskQueue: env.taskQueue, ...input }],
   });
 }
 
@@ -315,6 +326,52 @@ test('bad job input from a workflow fails its enqueue at once, with the client c
   const error = await t.throwsAsync(requester.result(), { instanceOf: WorkflowFailedError });
   t.true(error?.cause instanceof ActivityFailure);
   t.like(error?.cause?.cause, { type: 'TypeError', message: 'Expected `name` to be a non-empty string' });
+});
+
+// ---- Several locks at once ----
+
+test('workflow and client requesters of overlapping lock sets in opposite orders never deadlock or overlap', async (t) => {
+  const label = env.id('sets');
+  const [a, b, c] = ['a', 'b', 'c'].map((name) => `${label}-${name}`) as [string, string, string];
+  const workflows = await Promise.all([
+    startLockingSet(label, 'forward', { resourceIds: [a, b, c] }),
+    startLockingSet(label, 'backward', { resourceIds: [c, b, a] }),
+    startLockingSet(label, 'pair', { resourceIds: [c, a, c] }),
+  ]);
+  const client = coordinator().withLocks([b, a], async (leases) => {
+    const token = [...leases.values()][0]!.token;
+    events.push({ kind: 'enter', who: 'client', token, resourceId: label });
+    await sleep(50);
+    events.push({ kind: 'exit', who: 'client', token, resourceId: label });
+  });
+  const [forward, backward, pair] = await Promise.all(workflows.map((workflow) => workflow.result()));
+  await client;
+  t.deepEqual(Object.keys(forward!), [a, b, c]);
+  t.deepEqual(Object.keys(backward!), [a, b, c], 'taken in sorted order whatever the order asked');
+  t.deepEqual(Object.keys(pair!), [a, c], 'duplicates dropped');
+  // Every pair of these sets shares a lock, so no two sections may overlap.
+  t.is(assertExclusive(t, sectionsOf(label)).length, 4);
+  for (const workflow of workflows) {
+    await t.notThrowsAsync(
+      Worker.runReplayHistory({ workflowBundle: bundle }, await workflow.fetchHistory(), workflow.workflowId),
+      `${workflow.workflowId} replays`,
+    );
+  }
+});
+
+test("a workflow's waitTimeout covers its whole lock set, and the locks it took are released when it gives up", async (t) => {
+  const label = env.id('set-timeout');
+  const [free, busy] = [`${label}-a`, `${label}-b`];
+  const { acquire, lockStatus } = coordinator();
+  const holder = await acquire(busy);
+  const requester = await startLockingSet(label, 'waiter', { resourceIds: [busy, free], waitTimeout: 1_500 });
+  const failure = failureOf(t, await t.throwsAsync(requester.result()));
+  t.is(failure?.type, failureTypes.lockTimeout);
+  t.true(failure?.message.includes(busy), failure?.message);
+  t.true(failure?.message.includes('1500 ms'), failure?.message);
+  t.like(await lockStatus(free), { holders: [], waiting: 0 }, 'the lock taken first was released');
+  await untilWaitingOn(coordinator(), busy, 0);
+  await holder.release();
 });
 
 // ---- Determinism ----

@@ -8,20 +8,6 @@ export interface LeaseSet extends ReadonlyMap<string, Lease>, AsyncDisposable {
   release(): Promise<void>;
 }
 
-/**
- * The order in which every caller takes a set of locks: sorted, duplicates dropped. Two callers whose sets overlap
- * then wait for their common locks in the same order, so neither can hold one the other waits for while waiting for
- * one the other holds.
- */
-export function lockOrder(resourceIds: unknown): string[] {
-  if (!Array.isArray(resourceIds) || resourceIds.length === 0) {
-    throw new TypeError(
-      `Expected \`resourceIds\` to be a non-empty array of resource IDs, got \`${String(resourceIds)}\``,
-    );
-  }
-  return [...new Set(resourceIds as string[])].sort();
-}
-
 /** Releases all of `leases` at once; rejects with the first failure after trying them all. */
 export async function releaseAll(leases: Iterable<Lease>): Promise<void> {
   const results = await Promise.allSettled([...leases].map((lease) => lease.release()));

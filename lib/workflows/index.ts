@@ -36,5 +36,5 @@ export type {
   QueueStatus,
   RunJobInput,
 } from './queue-core.js';
-export { withLock, type WorkflowLease, type WorkflowLockOptions } from './with-lock.js';
+export { withLock, withLocks, type WorkflowLease, type WorkflowLockOptions } from './with-lock.js';
 export { enqueue, type EnqueuedJob, type WorkflowEnqueueOptions } from './enqueue.js';

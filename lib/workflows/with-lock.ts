@@ -17,7 +17,7 @@ import {
 } from '@temporalio/workflow';
 import { checkKnownOptions, optionalPositiveDuration, optionalString, positiveDuration } from '../options.js';
 import { failureTypes, failures } from '../errors.js';
-import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix } from '../ids.js';
+import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix, lockOrder } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
 import type { Notification } from './lock-core.js';
 import { DEFAULT_TTL } from './lock-protocol.js';
@@ -69,7 +69,9 @@ interface Lock {
   readonly workflowId: string;
   readonly taskQueue: string;
   readonly ttl: number;
+  /** The caller's wait budget, and the workflow time at which it runs out (shared by the locks of one set). */
   readonly waitTimeout: number | undefined;
+  readonly deadline: number | undefined;
   readonly limit: number;
 }
 
@@ -168,7 +170,7 @@ async function release(lock: Lock, grant: Grant): Promise<unknown> {
 async function acquire(lock: Lock): Promise<Grant> {
   listen();
   const { workflowId } = workflowInfo();
-  const deadline = lock.waitTimeout === undefined ? undefined : Date.now() + lock.waitTimeout;
+  const { deadline } = lock;
   for (;;) {
     const requestId = uuid4();
     let answer: Answer;
@@ -284,18 +286,57 @@ export async function withLock<T>(
   fn: (lease: WorkflowLease) => T | Promise<T>,
   options: WorkflowLockOptions = {},
 ): Promise<T> {
+  const lock = lockOf(resourceId, options, Date.now());
+  checkFunction(fn);
+  return hold(lock, await acquire(lock), fn);
+}
+
+/**
+ * Runs `fn` in workflow code while holding the locks on every one of `resourceIds`, as `withLock` holds one, and
+ * returns what `fn` returns. The locks are taken one at a time in one order for every caller, client or workflow
+ * (sorted, duplicates dropped), so calls whose sets overlap never deadlock; `waitTimeout` covers the whole set, and on
+ * giving up every lock already taken is released. `fn` gets the leases by resource ID. If any lease is lost, `fn`'s
+ * cancellation scope is cancelled and `withLocks` throws an `ApplicationFailure` of type `TemporalCoordination.LeaseLost`.
+ */
+export async function withLocks<T>(
+  resourceIds: readonly string[],
+  fn: (leases: ReadonlyMap<string, WorkflowLease>) => T | Promise<T>,
+  options: WorkflowLockOptions = {},
+): Promise<T> {
+  const now = Date.now();
+  const locks = lockOrder(resourceIds).map((resourceId) => lockOf(resourceId, options, now));
+  checkFunction(fn);
+  const leases = new Map<string, WorkflowLease>();
+  // Each lock is held around the rest: released on every path, the last taken first.
+  const holdFrom = async (index: number): Promise<T> => {
+    const lock = locks[index];
+    if (lock === undefined) return fn(leases);
+    return hold(lock, await acquire(lock), (lease) => {
+      leases.set(lock.resourceId, lease);
+      return holdFrom(index + 1);
+    });
+  };
+  return holdFrom(0);
+}
+
+/** Checks one lock's arguments before anything is sent; its wait budget runs from `now`. */
+function lockOf(resourceId: string, options: WorkflowLockOptions, now: number): Lock {
   checkOptions(options);
   const prefix = lockIdPrefix(options.idPrefix ?? DEFAULT_ID_PREFIX);
   checkResourceId('resourceId', resourceId, prefix);
-  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
-  const lock: Lock = {
+  const waitTimeout =
+    options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout);
+  return {
     resourceId,
     workflowId: prefix + resourceId,
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     ttl: optionalPositiveDuration('ttl', options.ttl, DEFAULT_TTL),
-    waitTimeout: options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout),
+    waitTimeout,
+    deadline: waitTimeout === undefined ? undefined : now + waitTimeout,
     limit: 1,
   };
-  const grant = await acquire(lock);
-  return hold(lock, grant, fn);
+}
+
+function checkFunction(fn: unknown): void {
+  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
 }

@@ -1,7 +1,7 @@
 // Test workflows that lock and enqueue from workflow code, bundled with the coordination workflows (the tests bundle
 // this file themselves, as a user's worker bundles theirs).
 import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
-import { enqueue, withLock } from '../../lib/workflows/index.js';
+import { enqueue, withLock, withLocks } from '../../lib/workflows/index.js';
 
 export * from '../../lib/workflows/index.js';
 
@@ -43,6 +43,35 @@ export async function lockingWorkflow(input: LockingInput): Promise<number> {
       return lease.token;
     },
     { taskQueue, ...(ttl === undefined ? {} : { ttl }), ...(waitTimeout === undefined ? {} : { waitTimeout }) },
+  );
+}
+
+export interface LockingSetInput {
+  readonly resourceIds: readonly string[];
+  readonly who: string;
+  /** How long the section holds the locks, in ms. */
+  readonly hold: number;
+  readonly taskQueue: string;
+  readonly waitTimeout?: number;
+}
+
+/**
+ * Holds every lock of `resourceIds` for `hold` ms with `withLocks`, recording when it enters and leaves (with the token
+ * of the first lock held); returns the tokens by resource ID.
+ */
+export async function lockingSetWorkflow(input: LockingSetInput): Promise<Record<string, number>> {
+  const { resourceIds, who, hold, taskQueue, waitTimeout } = input;
+  return withLocks(
+    resourceIds,
+    async (leases) => {
+      const tokens = Object.fromEntries([...leases].map(([resourceId, lease]) => [resourceId, lease.token]));
+      const token = [...leases.values()][0]!.token;
+      await record({ kind: 'enter', who, token });
+      await sleep(hold);
+      await record({ kind: 'exit', who, token });
+      return tokens;
+    },
+    { taskQueue, ...(waitTimeout === undefined ? {} : { waitTimeout }) },
   );
 }
 
