@@ -10,6 +10,8 @@ export const failureTypes = {
   unknownRequest: 'TemporalCoordination.UnknownRequest',
   /** An update turned away for now by a lock workflow (see `update-admission.ts`); the client sends it again. */
   busy: 'TemporalCoordination.Busy',
+  /** A `tryAcquire` turned away because the resource has holders or waiters: nothing was recorded. */
+  notFree: 'TemporalCoordination.NotFree',
   unknownJob: 'TemporalCoordination.UnknownJob',
   jobFailed: 'TemporalCoordination.JobFailed',
 } as const;
@@ -103,6 +105,7 @@ export const failures = {
   /** An update turned away for now by a lock workflow (see update-admission.ts); `details` go to the client. */
   busy: (details: unknown[]) =>
     nonRetryable(failureTypes.busy, 'Events were handled in this workflow task; send the update again', { details }),
+  notFree: () => nonRetryable(failureTypes.notFree, 'The resource has holders or waiters'),
   leaseLost: (token: number, options: { readonly resourceId?: string; readonly cause?: Error } = {}) =>
     nonRetryable(
       failureTypes.leaseLost,

@@ -15,7 +15,7 @@ export { createCoordinator, type Coordinator } from './coordinator.js';
 export { configure, defaultCoordinator } from './default-coordinator.js';
 export type { CoordinatorOptions } from './context.js';
 export { retryInterceptors } from './rpc.js';
-export type { AcquireAllOptions, AcquireOptions, LockOptions } from './lock/options.js';
+export type { AcquireAllOptions, AcquireOptions, LockOptions, TryAcquireOptions } from './lock/options.js';
 export type { ForceReleaseOptions, Lease, LeaseSet, LockStatusResult } from './lock/client.js';
 export {
   CoordinationError,
@@ -34,6 +34,8 @@ export const withLock: Coordinator['withLock'] = (...args) => defaultCoordinator
 export const acquire: Coordinator['acquire'] = (...args) => defaultCoordinator().acquire(...args);
 /** `withSemaphore` of the default coordinator (see `configure`). */
 export const withSemaphore: Coordinator['withSemaphore'] = (...args) => defaultCoordinator().withSemaphore(...args);
+/** `tryAcquire` of the default coordinator (see `configure`). */
+export const tryAcquire: Coordinator['tryAcquire'] = (...args) => defaultCoordinator().tryAcquire(...args);
 /** `withLocks` of the default coordinator (see `configure`). */
 export const withLocks: Coordinator['withLocks'] = (...args) => defaultCoordinator().withLocks(...args);
 /** `acquireAll` of the default coordinator (see `configure`). */

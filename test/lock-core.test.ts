@@ -249,3 +249,30 @@ test('a waiting workflow request keeps its requester across continue-as-new', (t
   next.release('a', 1, 10);
   t.like(next.takeNotifications(), [{ requestId: 'b', notify, answer: { state: 'granted', token: 2 } }]);
 });
+
+test('tryAcquire grants a free resource at once and refuses a busy one, whose refused request never joins the queue', (t) => {
+  const core = new LockCore(undefined, 1, options);
+  t.like(core.tryAcquire({ requestId: 'a', ttl: 1_000, limit: 2 }, 0), { state: 'granted', token: 1 });
+  t.like(core.tryAcquire({ requestId: 'a', ttl: 1_000, limit: 2 }, 10), { state: 'granted', token: 1 }, 'a duplicate');
+  t.like(core.tryAcquire({ requestId: 'b', ttl: 1_000, limit: 2 }, 0), { state: 'granted', token: 2 }, 'a second slot');
+  t.deepEqual(core.tryAcquire({ requestId: 'c', ttl: 1_000, limit: 2 }, 0), { state: 'unknown' });
+  t.deepEqual(core.tryAcquire({ requestId: 'd', ttl: 1_000, limit: 1 }, 0), { state: 'rejected', activeLimit: 2 });
+  core.release('a', 1, 20);
+  t.deepEqual(core.requestState('c', 20), { state: 'unknown' }, 'never granted later');
+  t.deepEqual(
+    core.tryAcquire({ requestId: 'c', ttl: 1_000, limit: 2 }, 20),
+    { state: 'unknown' },
+    'a refused duplicate',
+  );
+  t.is(core.waiting(), 0);
+  t.like(core.tryAcquire({ requestId: 'e', ttl: 1_000, limit: 2 }, 20), { state: 'granted', token: 3 });
+});
+
+test('tryAcquire is refused while requests wait, even for a slot about to free', (t) => {
+  const core = new LockCore(undefined, 1, options);
+  core.acquire({ requestId: 'holder', ttl: 1_000, limit: 1 }, 0);
+  core.acquire({ requestId: 'waiter', ttl: 1_000, limit: 1 }, 0);
+  t.deepEqual(core.tryAcquire({ requestId: 'try', ttl: 1_000, limit: 1 }, 0), { state: 'unknown' });
+  core.release('holder', 1, 0);
+  t.like(core.requestState('waiter', 0), { state: 'granted' }, 'the queue keeps its order');
+});

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import {
   createCoordinator,
   LeaseLostError,
@@ -348,4 +348,70 @@ test('a waitTimeout of a fractional number of milliseconds times out like any ot
   const error = await t.throwsAsync(acquire(id, { waitTimeout: 300.5 }), { instanceOf: LockTimeoutError });
   t.like(error, { resourceId: id, waitTimeout: 300.5 });
   await holder.release();
+});
+
+type Interceptor = NonNullable<ConnectionOptions['interceptors']>[number];
+
+/** A coordinator whose connection counts the calls it makes to the server, by method name. */
+async function countingCoordinator() {
+  const calls: string[] = [];
+  const connection = await Connection.connect({
+    address: env.address,
+    interceptors: [
+      (options, nextCall) => {
+        calls.push(options.method_definition.path.split('/').pop()!);
+        // The next call intercepts as it is (grpc-js types it more narrowly than what it returns).
+        return nextCall(options) as ReturnType<Interceptor>;
+      },
+    ],
+  });
+  const client = new Client({ connection, namespace: env.namespace });
+  return {
+    calls,
+    coordinator: createCoordinator({ client, taskQueue: env.taskQueue }),
+    close: () => connection.close(),
+  };
+}
+
+test('tryAcquire takes a free resource in one round trip, idle or running, and returns undefined at once when it is not free', async (t) => {
+  const id = env.id('try');
+  const { calls, coordinator: counted, close } = await countingCoordinator();
+  t.teardown(close);
+  const { acquire, lockStatus } = coordinator();
+  calls.length = 0;
+  const first = await counted.tryAcquire(id);
+  t.deepEqual(calls, ['ExecuteMultiOperation'], 'one update-with-start for a resource with no workflow');
+  t.truthy(first);
+  t.is(await counted.tryAcquire(id), undefined, 'held');
+  const waiter = acquire(id);
+  await untilWaiting(coordinator(), id, 1);
+  await first!.release();
+  const second = await waiter;
+  t.is(await counted.tryAcquire(id), undefined, 'held again');
+  t.like(await lockStatus(id), { holders: [{ token: second.token }], waiting: 0 }, 'a refused try never queues');
+  await second.release();
+  await untilWaiting(coordinator(), id, 0);
+  calls.length = 0;
+  const third = await counted.tryAcquire(id);
+  t.deepEqual(calls, ['ExecuteMultiOperation'], 'one round trip to the running, lingering workflow too');
+  t.true(third!.token > second.token);
+  await third!.release();
+});
+
+test('tryAcquire with a limit that disagrees with the running semaphore is rejected; bad input fails before any request', async (t) => {
+  const id = env.id('try-limit');
+  const { acquire, tryAcquire, lockStatus } = coordinator();
+  const holder = await acquire(id, { limit: 2 });
+  await t.throwsAsync(tryAcquire(id, { limit: 3 }), { instanceOf: LimitMismatchError });
+  const second = await tryAcquire(id, { limit: 2 });
+  t.truthy(second, 'a second slot is free');
+  await Promise.all([holder.release(), second!.release()]);
+  const fresh = env.id('try-bad-input');
+  await t.throwsAsync(tryAcquire(fresh, { waitTimeout: '1s' } as never), {
+    instanceOf: TypeError,
+    message: /waitTimeout/,
+  });
+  await t.throwsAsync(tryAcquire(fresh, { limit: 0 }), { instanceOf: RangeError, message: /limit/ });
+  await t.throwsAsync(tryAcquire(''), { instanceOf: TypeError, message: /resourceId/ });
+  t.like(await lockStatus(fresh), { running: false });
 });

@@ -8,7 +8,7 @@ import { isBusy, isTransient, retryTransient } from '../rpc.js';
 import { forceReleaseUpdate, lockStatusQuery } from '../workflows/definitions.js';
 import { ClientLease, type Lease } from './lease.js';
 import { ClientLeaseSet, releaseAll, type LeaseSet } from './lease-set.js';
-import type { AcquireAllOptions, AcquireOptions, LockOptions } from './options.js';
+import type { AcquireAllOptions, AcquireOptions, LockOptions, TryAcquireOptions } from './options.js';
 import { LockRequest, UNAVAILABLE_BUDGET, acquireParams, type AcquireParams } from './request.js';
 import { WaitingRoom, type WaitOutcome } from './waiting-room.js';
 
@@ -55,6 +55,11 @@ export interface LockApi {
   /** Waits for a slot of `resourceId` and returns its lease, which renews until released (`await using` works). */
   acquire(resourceId: string, options?: AcquireOptions): Promise<Lease>;
   /**
+   * Takes a slot of `resourceId` if one is free and nobody waits, else resolves to `undefined` at once: the request
+   * never joins the queue and is never granted later. One round trip to the server when the resource is free.
+   */
+  tryAcquire(resourceId: string, options?: TryAcquireOptions): Promise<Lease | undefined>;
+  /**
    * Runs `fn` while holding the locks on every one of `resourceIds`, and releases them afterwards. The locks are taken
    * one at a time, in one order for every caller (sorted, duplicates dropped), so calls whose sets overlap never
    * deadlock. `waitTimeout` and `signal` cover the whole set; when the wait ends early, every lock already taken is
@@ -84,6 +89,7 @@ export function createLockApi(context: Context): LockApi {
     acquire: (resourceId, options) => locks.acquire(resourceId, options),
     withSemaphore: (resourceId, limit, fn, options) => locks.withSemaphore(resourceId, limit, fn, options),
     withLock: (resourceId, fn, options) => locks.withSemaphore(resourceId, 1, fn, options),
+    tryAcquire: (resourceId, options) => locks.tryAcquire(resourceId, options),
     acquireAll: (resourceIds, options) => locks.acquireAll(resourceIds, options),
     withLocks: (resourceIds, fn, options) => locks.withLocks(resourceIds, fn, options),
     lockStatus: (resourceId) => locks.lockStatus(resourceId),
@@ -92,6 +98,7 @@ export function createLockApi(context: Context): LockApi {
 }
 
 const knownAcquireAllOptions = new Set(['ttl', 'waitTimeout', 'signal', 'autoRenew']);
+const knownTryAcquireOptions = new Set(['ttl', 'signal', 'limit', 'autoRenew']);
 
 function checkFunction(fn: unknown): void {
   if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
@@ -186,6 +193,20 @@ class LockClient {
     checkFunction(fn);
     const lease = await this.acquire(resourceId, { ...options, limit });
     return runThenRelease(lease, () => fn(lease));
+  }
+
+  async tryAcquire(resourceId: string, options: TryAcquireOptions = {}): Promise<Lease | undefined> {
+    checkKnownOptions(options, knownTryAcquireOptions);
+    const params = acquireParams(resourceId, options, this.prefix);
+    params.signal?.throwIfAborted();
+    const request = new LockRequest(this.context.client, this.context.taskQueue, params);
+    try {
+      return await this.leaseFor(await request.tryNow(), request, params);
+    } catch (error) {
+      // Whatever went wrong, a request the workflow may have must never be granted later.
+      await request.withdraw();
+      throw error;
+    }
   }
 
   /** Takes the locks one at a time in `lockOrder`, each waiting at most what is left of `waitTimeout`. */

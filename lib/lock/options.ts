@@ -38,3 +38,6 @@ export interface AcquireOptions extends LockOptions {
 
 /** Options of `acquireAll`: those of `acquire` but `limit` (it takes locks), for the whole set. */
 export type AcquireAllOptions = Omit<AcquireOptions, 'limit'>;
+
+/** Options of `tryAcquire`: those of `acquire` but `waitTimeout` (it never waits for a slot). */
+export type TryAcquireOptions = Omit<AcquireOptions, 'waitTimeout'>;

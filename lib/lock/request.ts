@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { failureTypes } from '../errors.js';
 import { checkResourceId } from '../ids.js';
 import {
   checkKnownOptions,
@@ -9,8 +16,9 @@ import {
   positiveDuration,
   positiveInteger,
 } from '../options.js';
-import { retryTransient } from '../rpc.js';
-import { acquireSignal, withdrawSignal } from '../workflows/definitions.js';
+import { isBusy, isTransient, retryTransient } from '../rpc.js';
+import { acquireSignal, tryAcquireUpdate, withdrawSignal } from '../workflows/definitions.js';
+import type { Decided } from '../workflows/lock-core.js';
 import { DEFAULT_TTL, headSlots } from '../workflows/lock-protocol.js';
 import { lockWorkflow } from '../workflows/lock-workflow.js';
 import type { AcquireOptions } from './options.js';
@@ -81,6 +89,36 @@ export class LockRequest {
     this.accepted = true;
   }
 
+  /**
+   * Asks for a slot now, never queued: granted, rejected, or `unknown` when the resource has holders or waiters.
+   * Update-with-start, so a free resource answers in one round trip, whether its workflow runs or not.
+   */
+  async tryNow(): Promise<Decided> {
+    const { workflowId, ttl, limit, signal } = this.params;
+    const update = () =>
+      this.client.workflow.executeUpdateWithStart(tryAcquireUpdate, {
+        args: [{ requestId: this.requestId, ttl, limit }],
+        startWorkflowOperation: new WithStartWorkflowOperation(lockWorkflow, {
+          workflowId,
+          taskQueue: this.taskQueue,
+          args: [{}],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      });
+    this.accepted = true;
+    try {
+      // Busy, or a run that completed as the update reached it: asked again, under the same ID.
+      return await retryTransient('tryAcquire', update, {
+        signal,
+        budget: UNAVAILABLE_BUDGET,
+        retryIf: (error) => isTransient(error) || isBusy(error) || error instanceof WorkflowNotFoundError,
+      });
+    } catch (error) {
+      if (!isNotFree(error)) throw error;
+      return { state: 'unknown' };
+    }
+  }
+
   /** Queues the request again under a new ID, at the back of the queue. */
   sendAgain(): Promise<void> {
     this.requestId = randomUUID();
@@ -98,4 +136,12 @@ export class LockRequest {
       // Unreachable or closed: an unclaimed grant lapses after the claim window anyway.
     }
   }
+}
+
+function isNotFree(error: unknown): boolean {
+  return (
+    error instanceof WorkflowUpdateFailedError &&
+    error.cause instanceof ApplicationFailure &&
+    error.cause.type === failureTypes.notFree
+  );
 }

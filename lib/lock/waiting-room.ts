@@ -4,12 +4,12 @@ import { QueryRejectedError, WorkflowNotFoundError, type WorkflowClient } from '
 import { ServerUnavailableError } from '../errors.js';
 import { isBusy, isTaskFailing, isTransient, isUnreachable, retryTransient } from '../rpc.js';
 import { awaitGrantUpdate, requestStatesQuery } from '../workflows/definitions.js';
-import type { RequestState } from '../workflows/lock-core.js';
+import type { Decided, RequestState } from '../workflows/lock-core.js';
 import { BLOCKING_UP_TO_MEMO } from '../workflows/lock-protocol.js';
 import { terminateIfStuck } from './stuck-run.js';
 
 /** What a wait ends with: the request was granted, rejected, or is not known to the running workflow (any more). */
-export type WaitOutcome = Exclude<RequestState, { state: 'waiting' }>;
+export type WaitOutcome = Decided;
 type Waiting = Extract<RequestState, { state: 'waiting' }>;
 
 export interface WaitOptions {

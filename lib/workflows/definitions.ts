@@ -1,6 +1,6 @@
 // Every signal, query and update our workflows handle, with wire names under our own prefix.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AcquireRequest, LockStatus, Notification, RequestState } from './lock-core.js';
+import type { AcquireRequest, Decided, LockStatus, Notification, RequestState } from './lock-core.js';
 
 // ---- Locks and semaphores ----
 
@@ -14,6 +14,11 @@ export const withdrawSignal = defineSignal<[{ requestId: string }]>('temporal-co
 export const awaitGrantUpdate = defineUpdate<RequestState, [requestId: string]>(
   'temporal-coordination.lock.awaitGrant',
 );
+/**
+ * Grants the request at once if a slot is free and nobody waits, else refuses it (`unknown`): it never joins the queue.
+ * Sent with update-with-start, so a free resource answers in one round trip.
+ */
+export const tryAcquireUpdate = defineUpdate<Decided, [AcquireRequest]>('temporal-coordination.lock.tryAcquire');
 /** Extends a lease by its ttl; the first renewal claims the grant. Returns the new expiry in ms from now. */
 export const renewUpdate = defineUpdate<number, [{ requestId: string; token: number }]>(
   'temporal-coordination.lock.renew',

@@ -17,6 +17,7 @@ export { lockTimings } from './lock-protocol.js';
 export * from './definitions.js';
 export type {
   AcquireRequest,
+  Decided,
   LockStatus,
   Notification,
   RequestState,

@@ -57,6 +57,8 @@ export type RequestState =
   | { readonly state: 'rejected'; readonly activeLimit: number }
   | { readonly state: 'unknown' };
 type Granted = Extract<RequestState, { state: 'granted' }>;
+/** A request's state once it no longer waits: granted, rejected, or unknown (finished, refused, never seen). */
+export type Decided = Exclude<RequestState, { state: 'waiting' }>;
 
 /** An answer the shell must signal to a requesting workflow: its request was granted or rejected. */
 export interface Notification {
@@ -153,20 +155,47 @@ export class LockCore {
 
   /** Queues a request; duplicates are ignored, and a request whose limit disagrees with a busy resource's is rejected. */
   acquire(request: AcquireRequest, now: number): void {
-    const { requestId, ttl, limit, notify } = request;
+    const { requestId, ttl, notify } = request;
     if (this.isKnown(requestId)) return;
-    if (this.isIdle()) {
-      this.limit = limit;
-    } else if (limit !== this.limit) {
-      this.rejected.set(requestId, this.limit);
-      if (this.rejected.size > REJECTION_MEMORY) this.rejected.delete(this.rejected.keys().next().value!);
-      if (notify)
-        this.notifications.push({ requestId, notify, answer: { state: 'rejected', activeLimit: this.limit } });
-      return;
-    }
+    if (this.rejectedLimit(request)) return;
     const ticket = this.nextTicket++;
     this.waiters.set(requestId, notify ? { requestId, ttl, ticket, notify } : { requestId, ttl, ticket });
     this.grant(now);
+  }
+
+  /**
+   * Grants a request at once if a slot is free and nobody waits, else refuses it: it never joins the queue, and is
+   * finished, so a duplicate of a refused request is refused too. Returns its state: granted, rejected (its limit
+   * disagrees with a busy resource's) or, refused, unknown.
+   */
+  tryAcquire(request: AcquireRequest, now: number): Decided {
+    const { requestId, ttl } = request;
+    if (!this.isKnown(requestId) && !this.rejectedLimit(request)) {
+      if (this.waiters.size === 0 && this.holders.size < this.limit) {
+        this.waiters.set(requestId, { requestId, ttl, ticket: this.nextTicket++ });
+        this.grant(now);
+      } else {
+        this.finish(requestId);
+      }
+    }
+    const state = this.requestState(requestId, now);
+    // Waiting only under the ID of a request queued by `acquire`, which is not this try's to answer for.
+    return state.state === 'waiting' ? { state: 'unknown' } : state;
+  }
+
+  /** Whether `tryAcquire` of a request with `limit` would be refused: every slot is held, or someone waits. */
+  isFull(limit: number): boolean {
+    return !this.isIdle() && limit === this.limit && (this.waiters.size > 0 || this.holders.size >= this.limit);
+  }
+
+  /** Takes a new request's limit if the resource is idle; else rejects it if its limit disagrees (and says so). */
+  private rejectedLimit({ requestId, limit, notify }: AcquireRequest): boolean {
+    if (this.isIdle()) this.limit = limit;
+    if (limit === this.limit) return false;
+    this.rejected.set(requestId, this.limit);
+    if (this.rejected.size > REJECTION_MEMORY) this.rejected.delete(this.rejected.keys().next().value!);
+    if (notify) this.notifications.push({ requestId, notify, answer: { state: 'rejected', activeLimit: this.limit } });
+    return true;
   }
 
   /** Frees the slot held by `requestId` if `token` matches its grant; anything else is ignored. */

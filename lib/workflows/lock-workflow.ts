@@ -18,9 +18,10 @@ import {
   releaseSignal,
   renewUpdate,
   requestStatesQuery,
+  tryAcquireUpdate,
   withdrawSignal,
 } from './definitions.js';
-import { LockCore, type LockSnapshot } from './lock-core.js';
+import { LockCore, type AcquireRequest, type Decided, type LockSnapshot } from './lock-core.js';
 import { BLOCKING_UP_TO_MEMO, headSlots, lockTimings } from './lock-protocol.js';
 import { UpdateAdmission, nextRound } from './update-admission.js';
 
@@ -130,6 +131,14 @@ class LockRun {
         this.admission.admit(this.isBusy());
       },
     });
+    setHandler(tryAcquireUpdate, (request) => this.tryAcquire(request), {
+      validator: ({ requestId, limit }) => {
+        // Refused by the validator, a try costs no history; a request already decided gets its answer again.
+        const known = this.core.requestState(requestId, Date.now()).state !== 'unknown';
+        if (!known && this.core.isFull(limit)) throw failures.notFree();
+        this.admission.admit(this.isBusy());
+      },
+    });
     setHandler(
       forceReleaseUpdate,
       ({ token, reason }) => {
@@ -163,6 +172,12 @@ class LockRun {
     this.blockingWaits.splice(this.blockingWaits.indexOf(requestId), 1);
     this.admission.eventHandled();
     return this.core.requestState(requestId, Date.now());
+  }
+
+  private tryAcquire(request: AcquireRequest): Decided {
+    this.updates++;
+    this.changes++;
+    return this.core.tryAcquire(request, Date.now());
   }
 
   private renew(requestId: string, token: number): number {
