@@ -19,6 +19,7 @@ import type {
   LockingSetInput,
   lockingWorkflow,
   SectionEvent,
+  tryLockingWorkflow,
 } from './_helpers/workflows.js';
 
 // ---- Fixtures: one worker hosting the coordination workflows and the test workflows, bundled together ----
@@ -326,6 +327,37 @@ test('bad job input from a workflow fails its enqueue at once, with the client c
   const error = await t.throwsAsync(requester.result(), { instanceOf: WorkflowFailedError });
   t.true(error?.cause instanceof ActivityFailure);
   t.like(error?.cause?.cause, { type: 'TypeError', message: 'Expected `name` to be a non-empty string' });
+});
+
+// ---- Try-lock ----
+
+test('tryWithLock holds a free lock, and returns at once without queueing when it is held', async (t) => {
+  const resourceId = env.id('try');
+  const start = (who: string) =>
+    env.client.workflow.start<typeof tryLockingWorkflow>('tryLockingWorkflow', {
+      workflowId: `${resourceId}|${who}`,
+      taskQueue: env.taskQueue,
+      args: [{ resourceId, who, hold: 50, taskQueue: env.taskQueue }],
+    });
+  const free = await start('free');
+  const token = await free.result();
+  t.true(typeof token === 'number');
+  t.deepEqual(
+    sectionsOf(resourceId).map(({ kind, who }) => `${kind} ${who}`),
+    ['enter free', 'exit free'],
+  );
+  const { acquire, lockStatus } = coordinator();
+  const holder = await acquire(resourceId);
+  const busy = await start('busy');
+  t.is(await busy.result(), undefined);
+  t.like(await lockStatus(resourceId), { holders: [{ token: holder.token }], waiting: 0 }, 'the try never queued');
+  await holder.release();
+  for (const workflow of [free, busy]) {
+    await t.notThrowsAsync(
+      Worker.runReplayHistory({ workflowBundle: bundle }, await workflow.fetchHistory(), workflow.workflowId),
+      `${workflow.workflowId} replays`,
+    );
+  }
 });
 
 // ---- Several locks at once ----

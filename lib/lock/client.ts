@@ -133,7 +133,7 @@ class LockClient {
   async acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
     const params = acquireParams(resourceId, options, this.prefix);
     params.signal?.throwIfAborted();
-    // Whole milliseconds: a Duration may be fractional ('0.5s' is not, 1.5 ms is), which `AbortSignal.timeout` refuses.
+    // `AbortSignal.timeout` takes whole milliseconds; a duration given in ms may have a fraction.
     const timeout = params.waitTimeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(params.waitTimeout));
     const signal = AbortSignal.any([params.signal, timeout].filter((s) => s !== undefined));
     const request = new LockRequest(this.context.client, this.context.taskQueue, params);

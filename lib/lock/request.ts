@@ -16,9 +16,9 @@ import {
   positiveDuration,
   positiveInteger,
 } from '../options.js';
-import { isBusy, isTransient, retryTransient } from '../rpc.js';
+import { isBusy, isTransient, retryTransient, type RetryOptions } from '../rpc.js';
 import { acquireSignal, tryAcquireUpdate, withdrawSignal } from '../workflows/definitions.js';
-import type { Decided } from '../workflows/lock-core.js';
+import type { AcquireRequest, Decided } from '../workflows/lock-core.js';
 import { DEFAULT_TTL, headSlots } from '../workflows/lock-protocol.js';
 import { lockWorkflow } from '../workflows/lock-workflow.js';
 import type { AcquireOptions } from './options.js';
@@ -89,34 +89,12 @@ export class LockRequest {
     this.accepted = true;
   }
 
-  /**
-   * Asks for a slot now, never queued: granted, rejected, or `unknown` when the resource has holders or waiters.
-   * Update-with-start, so a free resource answers in one round trip, whether its workflow runs or not.
-   */
-  async tryNow(): Promise<Decided> {
+  /** Asks for a slot now, never queued (see `tryAcquireNow`). */
+  tryNow(): Promise<Decided> {
     const { workflowId, ttl, limit, signal } = this.params;
-    const update = () =>
-      this.client.workflow.executeUpdateWithStart(tryAcquireUpdate, {
-        args: [{ requestId: this.requestId, ttl, limit }],
-        startWorkflowOperation: new WithStartWorkflowOperation(lockWorkflow, {
-          workflowId,
-          taskQueue: this.taskQueue,
-          args: [{}],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-        }),
-      });
     this.accepted = true;
-    try {
-      // Busy, or a run that completed as the update reached it: asked again, under the same ID.
-      return await retryTransient('tryAcquire', update, {
-        signal,
-        budget: UNAVAILABLE_BUDGET,
-        retryIf: (error) => isTransient(error) || isBusy(error) || error instanceof WorkflowNotFoundError,
-      });
-    } catch (error) {
-      if (!isNotFree(error)) throw error;
-      return { state: 'unknown' };
-    }
+    const request = { requestId: this.requestId, ttl, limit };
+    return tryAcquireNow(this.client, this.taskQueue, workflowId, request, { signal, budget: UNAVAILABLE_BUDGET });
   }
 
   /** Queues the request again under a new ID, at the back of the queue. */
@@ -144,4 +122,38 @@ function isNotFree(error: unknown): boolean {
     error.cause instanceof ApplicationFailure &&
     error.cause.type === failureTypes.notFree
   );
+}
+
+/**
+ * Asks the lock workflow `workflowId` for a slot now, never queued: granted, rejected, or `unknown` when the resource
+ * has holders or waiters. Update-with-start, so a free resource answers in one round trip, whether its workflow runs
+ * or not; the workflow is started on `taskQueue` if it does not.
+ */
+export async function tryAcquireNow(
+  client: Client,
+  taskQueue: string,
+  workflowId: string,
+  request: AcquireRequest,
+  retry: Pick<RetryOptions, 'signal' | 'budget'>,
+): Promise<Decided> {
+  const update = () =>
+    client.workflow.executeUpdateWithStart(tryAcquireUpdate, {
+      args: [request],
+      startWorkflowOperation: new WithStartWorkflowOperation(lockWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [{}],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
+    });
+  try {
+    // Busy, or a run that completed as the update reached it: asked again, under the same ID.
+    return await retryTransient('tryAcquire', update, {
+      ...retry,
+      retryIf: (error) => isTransient(error) || isBusy(error) || error instanceof WorkflowNotFoundError,
+    });
+  } catch (error) {
+    if (!isNotFree(error)) throw error;
+    return { state: 'unknown' };
+  }
 }

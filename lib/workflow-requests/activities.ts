@@ -9,7 +9,11 @@ import { failures } from '../errors.js';
 import { createQueueApi, type QueueApi } from '../queue/client.js';
 import { acquireSignal, releaseSignal, renewUpdate, withdrawSignal } from '../workflows/definitions.js';
 import { lockWorkflow } from '../workflows/lock-workflow.js';
+import { tryAcquireNow } from '../lock/request.js';
 import { requestActivityNames as names, type RequestActivities } from '../workflows/requests.js';
+
+/** How long one attempt of the try-acquire activity retries a busy or unreachable workflow. */
+const TRY_BUDGET = 5_000;
 
 /** One queue API per worker client, task queue and ID prefix (it holds no connection of its own). */
 const queueApis = new WeakMap<Client, Map<string, QueueApi>>();
@@ -43,6 +47,12 @@ export const workflowRequestActivities: RequestActivities = {
       signal: acquireSignal,
       signalArgs: [request],
     });
+  },
+
+  async [names.tryAcquire]({ workflowId, request }) {
+    const { client, info } = Context.current();
+    // Retried within the attempt while the workflow is busy; the activity's own retries cover the rest.
+    return tryAcquireNow(client, info.taskQueue, workflowId, request, { budget: TRY_BUDGET });
   },
 
   async [names.renew]({ workflowId, requestId, token }) {

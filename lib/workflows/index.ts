@@ -37,5 +37,12 @@ export type {
   QueueStatus,
   RunJobInput,
 } from './queue-core.js';
-export { withLock, withLocks, type WorkflowLease, type WorkflowLockOptions } from './with-lock.js';
+export {
+  tryWithLock,
+  withLock,
+  withLocks,
+  type TryWithLockResult,
+  type WorkflowLease,
+  type WorkflowLockOptions,
+} from './with-lock.js';
 export { enqueue, type EnqueuedJob, type WorkflowEnqueueOptions } from './enqueue.js';

@@ -2,11 +2,12 @@
 // workflow-side helpers (`withLock`, `enqueue`) and the activities `createActivities` registers on the worker.
 // Each one sends the same signal (or update) a client would, on the task queue of the worker that runs it.
 import type { EnqueueOptions } from '../queue/options.js';
-import type { AcquireRequest } from './lock-core.js';
+import type { AcquireRequest, Decided } from './lock-core.js';
 
 /** Activity names, under our own prefix so they never clash with the user's. */
 export const requestActivityNames = {
   acquire: 'temporalCoordinationLockAcquire',
+  tryAcquire: 'temporalCoordinationLockTryAcquire',
   renew: 'temporalCoordinationLockRenew',
   release: 'temporalCoordinationLockRelease',
   withdraw: 'temporalCoordinationLockWithdraw',
@@ -36,6 +37,8 @@ export interface EnqueueActivityInput {
 export interface RequestActivities {
   /** Signal-with-start of the acquire signal. */
   [requestActivityNames.acquire](input: { workflowId: string; request: AcquireRequest }): Promise<void>;
+  /** The try-acquire update-with-start: granted, rejected, or `unknown` when the resource is not free. */
+  [requestActivityNames.tryAcquire](input: { workflowId: string; request: AcquireRequest }): Promise<Decided>;
   /** The renew update; fails with a non-retryable `LeaseLost` failure if the lease is gone. Returns ms to expiry. */
   [requestActivityNames.renew](input: LeaseActivityInput): Promise<number>;
   /** The release signal; a closed workflow holds nothing, so "not found" succeeds. */

@@ -19,7 +19,7 @@ import { checkKnownOptions, optionalPositiveDuration, optionalString, positiveDu
 import { failureTypes, failures } from '../errors.js';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix, lockOrder } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
-import type { Notification } from './lock-core.js';
+import type { Decided, Notification } from './lock-core.js';
 import { DEFAULT_TTL } from './lock-protocol.js';
 import { requestActivityNames as names, type RequestActivities } from './requests.js';
 
@@ -103,6 +103,7 @@ function activities(taskQueue: string, options: ActivityOptions): RequestActivit
 }
 
 const knownOptions = new Set(['ttl', 'waitTimeout', 'taskQueue', 'idPrefix']);
+const knownTryOptions = new Set(['ttl', 'taskQueue', 'idPrefix']);
 
 function checkOptions(options: unknown): asserts options is WorkflowLockOptions {
   checkKnownOptions(options, knownOptions);
@@ -196,20 +197,47 @@ async function acquire(lock: Lock): Promise<Grant> {
     } finally {
       awaiting.delete(requestId);
     }
-    if (answer.state === 'rejected') {
-      throw failures.limitMismatch(lock.resourceId, lock.limit, answer.activeLimit);
-    }
-    // The first renewal claims the grant; until it lands the lock keeps the grant only for the claim window.
-    const sentAt = Date.now();
-    try {
-      const expiresIn = await renew(lock, requestId, answer.token, answer.expiresIn);
-      return { requestId, token: answer.token, expiresAt: sentAt + expiresIn };
-    } catch (error) {
-      if (!isLeaseLost(error)) await withdraw(lock, requestId);
-      if (isCancellation(error)) throw error;
-      // The grant lapsed before this workflow could claim it (its worker was slow to see it): ask again, at the back.
-    }
+    const grant = await claim(lock, requestId, answer);
+    // Undefined if the grant lapsed before this workflow could claim it (its worker was slow to see it): ask again,
+    // at the back.
+    if (grant) return grant;
   }
+}
+
+/**
+ * Claims a granted request with its first renewal (until it lands, the lock keeps the grant only for the claim window);
+ * `undefined` if the grant lapsed first or was refused. Throws the limit mismatch of a rejected request.
+ */
+async function claim(lock: Lock, requestId: string, answer: Decided): Promise<Grant | undefined> {
+  if (answer.state === 'rejected') throw failures.limitMismatch(lock.resourceId, lock.limit, answer.activeLimit);
+  if (answer.state !== 'granted') return undefined;
+  const sentAt = Date.now();
+  try {
+    const expiresIn = await renew(lock, requestId, answer.token, answer.expiresIn);
+    return { requestId, token: answer.token, expiresAt: sentAt + expiresIn };
+  } catch (error) {
+    if (!isLeaseLost(error)) await withdraw(lock, requestId);
+    if (isCancellation(error)) throw error;
+    return undefined;
+  }
+}
+
+/** Asks for a slot now, never queued: the claimed grant, or `undefined` if the resource is not free. */
+async function tryAcquire(lock: Lock): Promise<Grant | undefined> {
+  const requestId = uuid4();
+  const { [names.tryAcquire]: tryActivity } = activities(lock.taskQueue, { startToCloseTimeout: ATTEMPT_TIMEOUT });
+  let answer: Decided;
+  try {
+    answer = await tryActivity({
+      workflowId: lock.workflowId,
+      request: { requestId, ttl: lock.ttl, limit: lock.limit },
+    });
+  } catch (error) {
+    // Cancelled, or never answered: a grant made to this request must not outlive it.
+    await withdraw(lock, requestId);
+    throw error;
+  }
+  return claim(lock, requestId, answer);
 }
 
 /** Runs `fn` while renewing the lease, then releases it, on every path. */
@@ -289,6 +317,27 @@ export async function withLock<T>(
   const lock = lockOf(resourceId, options, Date.now());
   checkFunction(fn);
   return hold(lock, await acquire(lock), fn);
+}
+
+/** What `tryWithLock` resolves to: whether the lock was free, and then what `fn` returned. */
+export type TryWithLockResult<T> = { readonly acquired: true; readonly value: T } | { readonly acquired: false };
+
+/**
+ * `withLock` if the lock is free and nobody waits: runs `fn` holding it and resolves `{ acquired: true, value }`;
+ * otherwise resolves `{ acquired: false }` at once, and the request never joins the queue or is granted later. Options
+ * are those of `withLock` but `waitTimeout`.
+ */
+export async function tryWithLock<T>(
+  resourceId: string,
+  fn: (lease: WorkflowLease) => T | Promise<T>,
+  options: Omit<WorkflowLockOptions, 'waitTimeout'> = {},
+): Promise<TryWithLockResult<T>> {
+  checkKnownOptions(options, knownTryOptions);
+  const lock = lockOf(resourceId, options, Date.now());
+  checkFunction(fn);
+  const grant = await tryAcquire(lock);
+  if (grant === undefined) return { acquired: false };
+  return { acquired: true, value: await hold(lock, grant, fn) };
 }
 
 /**

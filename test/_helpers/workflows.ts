@@ -1,7 +1,7 @@
 // Test workflows that lock and enqueue from workflow code, bundled with the coordination workflows (the tests bundle
 // this file themselves, as a user's worker bundles theirs).
 import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
-import { enqueue, withLock, withLocks } from '../../lib/workflows/index.js';
+import { enqueue, tryWithLock, withLock, withLocks } from '../../lib/workflows/index.js';
 
 export * from '../../lib/workflows/index.js';
 
@@ -44,6 +44,22 @@ export async function lockingWorkflow(input: LockingInput): Promise<number> {
     },
     { taskQueue, ...(ttl === undefined ? {} : { ttl }), ...(waitTimeout === undefined ? {} : { waitTimeout }) },
   );
+}
+
+/** `lockingWorkflow` with `tryWithLock`: holds `resourceId` only if it is free; returns the token, if it got one. */
+export async function tryLockingWorkflow(input: LockingInput): Promise<number | undefined> {
+  const { resourceId, who, hold, taskQueue } = input;
+  const result = await tryWithLock(
+    resourceId,
+    async (lease) => {
+      await record({ kind: 'enter', who, token: lease.token });
+      await sleep(hold);
+      await record({ kind: 'exit', who, token: lease.token });
+      return lease.token;
+    },
+    { taskQueue },
+  );
+  return result.acquired ? result.value : undefined;
 }
 
 export interface LockingSetInput {
