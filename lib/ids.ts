@@ -31,6 +31,11 @@ export function lockIdPrefix(idPrefix: string): string {
   return `${idPrefix}lock:`;
 }
 
+/** The prefix of every election's workflow ID: an election and a lock of the same name are separate resources. */
+export function electionIdPrefix(idPrefix: string): string {
+  return `${idPrefix}election:`;
+}
+
 /** The prefix of every queue workflow ID. */
 export function queueIdPrefix(idPrefix: string): string {
   return `${idPrefix}queue:`;

@@ -45,6 +45,18 @@ export const lockStatus: Coordinator['lockStatus'] = (...args) => defaultCoordin
 /** `forceRelease` of the default coordinator (see `configure`). */
 export const forceRelease: Coordinator['forceRelease'] = (...args) => defaultCoordinator().forceRelease(...args);
 
+export type { CampaignOptions, ObserveOptions } from './election/options.js';
+export type { Leadership, LeaderState } from './election/client.js';
+
+/** `campaign` of the default coordinator (see `configure`). */
+export const campaign: Coordinator['campaign'] = (...args) => defaultCoordinator().campaign(...args);
+/** `withLeadership` of the default coordinator (see `configure`). */
+export const withLeadership: Coordinator['withLeadership'] = (...args) => defaultCoordinator().withLeadership(...args);
+/** `observe` of the default coordinator (see `configure`). */
+export const observe: Coordinator['observe'] = (...args) => defaultCoordinator().observe(...args);
+/** `leader` of the default coordinator (see `configure`). */
+export const leader: Coordinator['leader'] = (...args) => defaultCoordinator().leader(...args);
+
 export type { EnqueueOptions, JobResultOptions, JobRetryOptions } from './queue/options.js';
 export type { Job, JobFailure, JobStatus, QueueStatusResult } from './queue/client.js';
 

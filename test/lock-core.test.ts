@@ -276,3 +276,42 @@ test('tryAcquire is refused while requests wait, even for a slot about to free',
   core.release('holder', 1, 0);
   t.like(core.requestState('waiter', 0), { state: 'granted' }, 'the queue keeps its order');
 });
+
+test('an election logs each new leader and each vacancy once, numbered in order across continue-as-new and new runs', (t) => {
+  const core = new LockCore(undefined, 1, { ...options, election: true });
+  t.deepEqual(core.leadershipView(0), { changes: [], current: { leader: undefined, term: undefined } });
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1, value: 'alice' }, 0);
+  core.acquire({ requestId: 'b', ttl: 1_000, limit: 1, value: 'bob' }, 0);
+  core.renew('a', 1, 10);
+  core.release('a', 1, 20);
+  core.expire(20 + 5_000);
+  const { changes, current } = core.leadershipView(0);
+  t.deepEqual(
+    changes.map(({ leader, term }) => [leader, term]),
+    [
+      ['alice', 1],
+      ['bob', 2],
+      [undefined, undefined],
+    ],
+    'a renewal is no change; the unclaimed grant lapsed, leaving nobody',
+  );
+  t.deepEqual(current, { leader: undefined, term: undefined });
+  t.deepEqual(
+    changes.map(({ seq }) => seq),
+    [1, 2, 3],
+  );
+  t.deepEqual(core.leadershipView(2).changes.length, 1, 'only the changes after the one seen last');
+  const next = new LockCore(JSON.parse(JSON.stringify(core.snapshot())) as LockSnapshot, 1, options);
+  next.acquire({ requestId: 'c', ttl: 1_000, limit: 1, value: 'carol' }, 30_000);
+  t.deepEqual(next.leadershipView(3).changes, [{ seq: 4, leader: 'carol', term: 3 }], 'the snapshot keeps the log');
+  const later = new LockCore(undefined, 1_000, { ...options, election: true });
+  later.acquire({ requestId: 'd', ttl: 1_000, limit: 1, value: 'dave' }, 0);
+  t.like(later.leadershipView(0).changes, [{ seq: 1_000, leader: 'dave', term: 1_000 }], 'a new run numbers on');
+});
+
+test('a lock keeps no leader changes', (t) => {
+  const core = new LockCore(undefined, 1, options);
+  core.acquire({ requestId: 'a', ttl: 1_000, limit: 1 }, 0);
+  t.deepEqual(core.leadershipView(0).changes, []);
+  t.false('changes' in core.snapshot());
+});

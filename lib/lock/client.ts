@@ -105,7 +105,7 @@ function checkFunction(fn: unknown): void {
 }
 
 /** Runs `fn`, then releases `held`. If `fn` throws, that error wins; a failed release is attached as its `suppressed`. */
-async function runThenRelease<T>(held: { release(): Promise<void> }, fn: () => T | Promise<T>): Promise<T> {
+export async function runThenRelease<T>(held: { release(): Promise<void> }, fn: () => T | Promise<T>): Promise<T> {
   let result: T;
   try {
     result = await fn();
@@ -121,17 +121,22 @@ async function runThenRelease<T>(held: { release(): Promise<void> }, fn: () => T
   return result;
 }
 
-class LockClient {
-  private readonly prefix: string;
+export class LockClient {
   private readonly rooms = new Map<string, WaitingRoom>();
 
-  constructor(private readonly context: Context) {
-    this.prefix = lockIdPrefix(context.idPrefix);
+  /** `prefix`: of the workflow IDs of the resources it serves (elections have their own). */
+  constructor(
+    private readonly context: Context,
+    readonly prefix = lockIdPrefix(context.idPrefix),
+  ) {}
+
+  acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
+    return this.acquireWith(acquireParams(resourceId, options, this.prefix));
   }
 
   /** Request, wait, lease: asked again under a new ID whenever the workflow lost the request or its grant lapsed. */
-  async acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
-    const params = acquireParams(resourceId, options, this.prefix);
+  async acquireWith(params: AcquireParams): Promise<Lease> {
+    const { resourceId } = params;
     params.signal?.throwIfAborted();
     // `AbortSignal.timeout` takes whole milliseconds; a duration given in ms may have a fraction.
     const timeout = params.waitTimeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(params.waitTimeout));

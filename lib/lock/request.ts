@@ -50,6 +50,9 @@ export function acquireParams(resourceId: string, options: AcquireOptions, prefi
     waitTimeout: options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout),
     autoRenew: optionalBoolean('autoRenew', options.autoRenew, true),
     signal: optionalSignal('signal', options.signal),
+    /** Set for an election: its workflow keeps leader changes, and this candidate's value goes with its grant. */
+    election: false as boolean,
+    value: undefined as string | undefined,
   };
 }
 
@@ -67,15 +70,15 @@ export class LockRequest {
 
   /** Queues the request (signal-with-start: the first request creates the workflow). */
   async send(): Promise<void> {
-    const { workflowId, ttl, limit, waitTimeout, signal } = this.params;
-    const args = { requestId: this.requestId, ttl, limit };
+    const { workflowId, ttl, limit, waitTimeout, signal, election, value } = this.params;
+    const args = { requestId: this.requestId, ttl, limit, ...(value === undefined ? {} : { value }) };
     await retryTransient(
       'acquire',
       () =>
         this.client.workflow.signalWithStart(lockWorkflow, {
           workflowId,
           taskQueue: this.taskQueue,
-          args: [{}],
+          args: [election ? { election } : {}],
           signal: acquireSignal,
           signalArgs: [args],
         }),

@@ -1,6 +1,6 @@
 // Every signal, query and update our workflows handle, with wire names under our own prefix.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AcquireRequest, Decided, LockStatus, Notification, RequestState } from './lock-core.js';
+import type { AcquireRequest, Decided, LeadershipView, LockStatus, Notification, RequestState } from './lock-core.js';
 
 // ---- Locks and semaphores ----
 
@@ -38,6 +38,11 @@ export const lockStatusQuery = defineQuery<LockStatus>('temporal-coordination.lo
  */
 export const acquireAnswerSignal = defineSignal<[Pick<Notification, 'requestId' | 'answer'>]>(
   'temporal-coordination.lock.answer',
+);
+
+/** An election's leader changes after the given number, and who leads now (see `LockCore.leadershipView`). */
+export const leadershipQuery = defineQuery<LeadershipView, [afterSeq: number]>(
+  'temporal-coordination.election.leadership',
 );
 
 // ---- Per-key job queues ----

@@ -17,12 +17,15 @@ export interface AcquireRequest {
   readonly limit: number;
   /** Set by a workflow requester: the workflow to signal its grant (or rejection) to. Clients ask instead. */
   readonly notify?: RequesterWorkflow;
+  /** An election candidate's value, kept with its grant: what observers see as the leader. */
+  readonly value?: string;
 }
 
 export interface Holder {
   readonly requestId: string;
   readonly token: number;
   readonly ttl: number;
+  readonly value?: string;
   /** Workflow time (ms since epoch) at which the holder loses the slot unless it renews. */
   expiresAt: number;
   /** Whether the holder has renewed once, proving it received the grant. */
@@ -35,6 +38,7 @@ export interface Waiter {
   /** Numbers waiters in arrival order, across continue-as-new. */
   readonly ticket: number;
   readonly notify?: RequesterWorkflow;
+  readonly value?: string;
 }
 
 /** What a requester learns about its own request. */
@@ -85,6 +89,23 @@ export interface LockStatus {
   readonly forcedReleases: readonly ForcedRelease[];
 }
 
+/** Who leads an election: the holder's value and its term (fencing token), or neither while nobody leads. */
+export interface Leadership {
+  readonly leader: string | undefined;
+  readonly term: number | undefined;
+}
+
+/** One change of an election's leader, numbered in order across runs. */
+export interface LeaderChange extends Leadership {
+  readonly seq: number;
+}
+
+/** What an election's observers read: the changes after the one they saw last, and who leads now. */
+export interface LeadershipView {
+  readonly changes: readonly LeaderChange[];
+  readonly current: Leadership;
+}
+
 /** Everything a run hands to the next one through continue-as-new. */
 export interface LockSnapshot {
   readonly limit: number;
@@ -96,6 +117,8 @@ export interface LockSnapshot {
   readonly finished: readonly string[];
   readonly rejected: readonly (readonly [requestId: string, activeLimit: number])[];
   readonly forcedReleases: readonly ForcedRelease[];
+  /** An election's latest leader changes, oldest first; absent for a lock. */
+  readonly changes?: readonly LeaderChange[];
 }
 
 export interface LockCoreOptions {
@@ -103,9 +126,13 @@ export interface LockCoreOptions {
   readonly claimWindow: number;
   /** How many finished request IDs are remembered to ignore duplicates. */
   readonly dedupWindow: number;
+  /** Whether the resource is an election, whose leader changes are kept for observers (a snapshot says so itself). */
+  readonly election?: boolean;
 }
 
 const REJECTION_MEMORY = 100;
+/** Observers read the changes since their last look, a fraction of a second ago: these many are plenty. */
+const CHANGE_MEMORY = 100;
 /** Forced releases are rare operator actions: the last few are enough to explain a lost lease. */
 const FORCED_RELEASE_MEMORY = 10;
 
@@ -120,6 +147,9 @@ export class LockCore {
   private readonly finished: Set<string>;
   private readonly rejected: Map<string, number>;
   private readonly forcedReleases: ForcedRelease[];
+  /** An election's leader changes (`undefined` for a lock), and the number of the next one. */
+  private readonly changes: LeaderChange[] | undefined;
+  private nextSeq: number;
   /** Answers for workflow requesters, taken by the shell after every event (so a snapshot never needs them). */
   private notifications: Notification[] = [];
 
@@ -141,6 +171,9 @@ export class LockCore {
     this.finished = new Set(snapshot?.finished);
     this.rejected = new Map(snapshot?.rejected);
     this.forcedReleases = [...(snapshot?.forcedReleases ?? [])];
+    this.changes = snapshot?.changes || options.election ? [...(snapshot?.changes ?? [])] : undefined;
+    // Numbered from the token floor when there is none to follow, so numbers keep increasing across idle exits.
+    this.nextSeq = Math.max((this.changes?.at(-1)?.seq ?? 0) + 1, tokenFloor);
   }
 
   private isKnown(requestId: string): boolean {
@@ -155,11 +188,17 @@ export class LockCore {
 
   /** Queues a request; duplicates are ignored, and a request whose limit disagrees with a busy resource's is rejected. */
   acquire(request: AcquireRequest, now: number): void {
-    const { requestId, ttl, notify } = request;
+    const { requestId, ttl, notify, value } = request;
     if (this.isKnown(requestId)) return;
     if (this.rejectedLimit(request)) return;
     const ticket = this.nextTicket++;
-    this.waiters.set(requestId, notify ? { requestId, ttl, ticket, notify } : { requestId, ttl, ticket });
+    this.waiters.set(requestId, {
+      requestId,
+      ttl,
+      ticket,
+      ...(notify ? { notify } : {}),
+      ...(value === undefined ? {} : { value }),
+    });
     this.grant(now);
   }
 
@@ -169,10 +208,11 @@ export class LockCore {
    * disagrees with a busy resource's) or, refused, unknown.
    */
   tryAcquire(request: AcquireRequest, now: number): Decided {
-    const { requestId, ttl } = request;
+    const { requestId, ttl, value } = request;
     if (!this.isKnown(requestId) && !this.rejectedLimit(request)) {
       if (this.waiters.size === 0 && this.holders.size < this.limit) {
-        this.waiters.set(requestId, { requestId, ttl, ticket: this.nextTicket++ });
+        const ticket = this.nextTicket++;
+        this.waiters.set(requestId, { requestId, ttl, ticket, ...(value === undefined ? {} : { value }) });
         this.grant(now);
       } else {
         this.finish(requestId);
@@ -250,14 +290,36 @@ export class LockCore {
   }
 
   private grant(now: number): void {
-    for (const { requestId, ttl, notify } of this.waiters.values()) {
-      if (this.holders.size >= this.limit) return;
+    for (const { requestId, ttl, notify, value } of this.waiters.values()) {
+      if (this.holders.size >= this.limit) break;
       this.waiters.delete(requestId);
       const expiresAt = now + Math.min(ttl, this.options.claimWindow);
-      const holder = { requestId, token: this.nextToken++, ttl, expiresAt, claimed: false };
+      const token = this.nextToken++;
+      const holder = { requestId, token, ttl, expiresAt, claimed: false, ...(value === undefined ? {} : { value }) };
       this.holders.set(requestId, holder);
       if (notify) this.notifications.push({ requestId, notify, answer: granted(holder, now) });
     }
+    this.recordLeader();
+  }
+
+  /** Logs the election's leader if it changed: a new term, or nobody leading any more. */
+  private recordLeader(): void {
+    if (this.changes === undefined) return;
+    const { leader, term } = this.leadership();
+    if (term === (this.changes.at(-1)?.term ?? undefined)) return;
+    this.changes.push({ seq: this.nextSeq++, leader, term });
+    if (this.changes.length > CHANGE_MEMORY) this.changes.shift();
+  }
+
+  /** Who leads the election: the first holder (an election has one slot). */
+  leadership(): Leadership {
+    const [holder] = this.holders.values();
+    return { leader: holder?.value, term: holder?.token };
+  }
+
+  /** The leader changes after `afterSeq`, and who leads now. */
+  leadershipView(afterSeq: number): LeadershipView {
+    return { changes: (this.changes ?? []).filter(({ seq }) => seq > afterSeq), current: this.leadership() };
   }
 
   /** Whether answers are owed to workflow requesters. */
@@ -330,6 +392,7 @@ export class LockCore {
       finished: [...this.finished],
       rejected: [...this.rejected],
       forcedReleases: [...this.forcedReleases],
+      ...(this.changes ? { changes: [...this.changes] } : {}),
     };
   }
 }

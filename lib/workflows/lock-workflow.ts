@@ -14,6 +14,7 @@ import {
   acquireSignal,
   awaitGrantUpdate,
   forceReleaseUpdate,
+  leadershipQuery,
   lockStatusQuery,
   releaseSignal,
   renewUpdate,
@@ -36,11 +37,13 @@ const TOKENS_PER_MS = 1_000;
 export interface LockWorkflowInput {
   /** State carried over by continue-as-new; absent for a fresh run. */
   readonly snapshot?: LockSnapshot;
+  /** Set by a fresh run's first request if the resource is an election (a snapshot says so itself). */
+  readonly election?: boolean;
 }
 
 /** One run per resource: serialises acquire, release, renew and withdraw requests, and exits when idle. */
 export async function lockWorkflow(input: LockWorkflowInput = {}): Promise<void> {
-  const run = new LockRun(input.snapshot);
+  const run = new LockRun(input);
   run.handleSignals();
   run.handleUpdates();
   for (;;) {
@@ -79,9 +82,9 @@ class LockRun {
   private readonly pendingAlarms = new Set<number>();
   private alarmsRung = 0;
 
-  constructor(snapshot: LockSnapshot | undefined) {
+  constructor({ snapshot, election }: LockWorkflowInput) {
     const tokenFloor = workflowInfo().runStartTime.getTime() * TOKENS_PER_MS;
-    const options = { claimWindow: lockTimings.claimWindow, dedupWindow: DEDUP_WINDOW };
+    const options = { claimWindow: lockTimings.claimWindow, dedupWindow: DEDUP_WINDOW, election: election === true };
     this.core = new LockCore(snapshot, tokenFloor, options);
     this.farBackUpTo = this.core.ticketAt(this.core.waiting() - 1) ?? -Infinity;
   }
@@ -108,6 +111,7 @@ class LockRun {
       requestIds.map((requestId) => this.core.requestState(requestId, Date.now())),
     );
     setHandler(lockStatusQuery, () => this.core.status());
+    setHandler(leadershipQuery, (afterSeq) => this.core.leadershipView(afterSeq));
   }
 
   /** Every accepted update bumps `changes`: the main loop then looks at the resource at this task's time. */
