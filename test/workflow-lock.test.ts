@@ -7,6 +7,9 @@ import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporal
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { createCoordinator } from '../lib/index.js';
 import { failureTypes } from '../lib/errors.js';
+import { electionIdPrefix } from '../lib/ids.js';
+import { DEFAULT_ID_PREFIX } from '../lib/context.js';
+import { lockStatusQuery } from '../lib/workflows/definitions.js';
 import { assertExclusive, lockContract } from './_helpers/lock-contract.js';
 import { lockWorkflowId } from './_helpers/lock-ids.js';
 import { until, untilWaiting as untilWaitingOn } from './_helpers/locks.js';
@@ -20,7 +23,10 @@ import type {
   lockingWorkflow,
   SectionEvent,
   tryLockingWorkflow,
+  leadingWorkflow,
 } from './_helpers/workflows.js';
+
+const electionWorkflowPrefix = electionIdPrefix(DEFAULT_ID_PREFIX);
 
 // ---- Fixtures: one worker hosting the coordination workflows and the test workflows, bundled together ----
 
@@ -74,6 +80,12 @@ function startLockingSet(label: string, who: string, input: Omit<LockingSetInput
     taskQueue: env.taskQueue,
     args: [{ who, hold: 50, taskQueue: env.taskQueue, ...input }],
   });
+}
+
+/** Whether `count` candidates wait in the election, read from its workflow as an operator would. */
+async function waitingCandidates(electionId: string, count: number): Promise<boolean> {
+  const handle = env.client.workflow.getHandle(`${electionWorkflowPrefix}${electionId}`);
+  return (await handle.query(lockStatusQuery)).waiting === count;
 }
 
 /** A client requester that records its section like the workflows do. */
@@ -353,6 +365,54 @@ test('tryWithLock holds a free lock, and returns at once without queueing when i
   t.like(await lockStatus(resourceId), { holders: [{ token: holder.token }], waiting: 0 }, 'the try never queued');
   await holder.release();
   for (const workflow of [free, busy]) {
+    await t.notThrowsAsync(
+      Worker.runReplayHistory({ workflowBundle: bundle }, await workflow.fetchHistory(), workflow.workflowId),
+      `${workflow.workflowId} replays`,
+    );
+  }
+});
+
+// ---- Leader election ----
+
+test('workflow and client candidates lead one at a time in campaign order, seen by an observer, and replay', async (t) => {
+  const electionId = env.id('election');
+  const { campaign, observe } = coordinator();
+  const controller = new AbortController();
+  const seen: (string | undefined)[] = [];
+  const observing = (async () => {
+    for await (const { leader } of observe(electionId, { signal: controller.signal })) {
+      seen.push(leader);
+      if (leader === 'last') controller.abort();
+    }
+  })();
+  const client = await campaign(electionId, { value: 'client' });
+  const start = (who: string) =>
+    env.client.workflow.start<typeof leadingWorkflow>('leadingWorkflow', {
+      workflowId: `${electionId}|${who}`,
+      taskQueue: env.taskQueue,
+      args: [{ electionId, who, hold: 50, taskQueue: env.taskQueue }],
+    });
+  const first = await start('first');
+  await until('the first workflow campaigns', () => waitingCandidates(electionId, 1));
+  const second = await start('second');
+  await until('the second workflow campaigns', () => waitingCandidates(electionId, 2));
+  const lastWins = coordinator().campaign(electionId, { value: 'last' });
+  await until('the last candidate campaigns', () => waitingCandidates(electionId, 3));
+  await client.resign();
+  const terms = [client.term, await first.result(), await second.result()];
+  const last = await lastWins;
+  await last.resign();
+  await observing;
+  t.deepEqual(
+    seen.filter((leader) => leader !== undefined),
+    ['client', 'first', 'second', 'last'],
+  );
+  t.deepEqual([...terms, last.term], [...terms, last.term].sort(), 'terms increase');
+  t.deepEqual(
+    assertExclusive(t, sectionsOf(electionId)).map(({ who }) => who),
+    ['first', 'second'],
+  );
+  for (const workflow of [first, second]) {
     await t.notThrowsAsync(
       Worker.runReplayHistory({ workflowBundle: bundle }, await workflow.fetchHistory(), workflow.workflowId),
       `${workflow.workflowId} replays`,

@@ -38,12 +38,12 @@ async function signalIfRunning(send: (handle: WorkflowHandle) => Promise<void>, 
 
 /** The activities `withLock` and `enqueue` use from workflow code. `createActivities` includes them. */
 export const workflowRequestActivities: RequestActivities = {
-  async [names.acquire]({ workflowId, request }) {
+  async [names.acquire]({ workflowId, request, election }) {
     const { client, info } = Context.current();
     await client.workflow.signalWithStart(lockWorkflow, {
       workflowId,
       taskQueue: info.taskQueue,
-      args: [{}],
+      args: [election ? { election } : {}],
       signal: acquireSignal,
       signalArgs: [request],
     });

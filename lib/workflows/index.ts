@@ -39,9 +39,12 @@ export type {
 } from './queue-core.js';
 export {
   tryWithLock,
+  withLeadership,
   withLock,
   withLocks,
   type TryWithLockResult,
+  type WorkflowLeadership,
+  type WorkflowLeadershipOptions,
   type WorkflowLease,
   type WorkflowLockOptions,
 } from './with-lock.js';

@@ -36,7 +36,12 @@ export interface EnqueueActivityInput {
 /** Each activity's signature, for `proxyActivities`. */
 export interface RequestActivities {
   /** Signal-with-start of the acquire signal. */
-  [requestActivityNames.acquire](input: { workflowId: string; request: AcquireRequest }): Promise<void>;
+  [requestActivityNames.acquire](input: {
+    workflowId: string;
+    request: AcquireRequest;
+    /** Set for an election: the workflow, if this starts it, logs leader changes. */
+    election?: boolean;
+  }): Promise<void>;
   /** The try-acquire update-with-start: granted, rejected, or `unknown` when the resource is not free. */
   [requestActivityNames.tryAcquire](input: { workflowId: string; request: AcquireRequest }): Promise<Decided>;
   /** The renew update; fails with a non-retryable `LeaseLost` failure if the lease is gone. Returns ms to expiry. */

@@ -17,7 +17,14 @@ import {
 } from '@temporalio/workflow';
 import { checkKnownOptions, optionalPositiveDuration, optionalString, positiveDuration } from '../options.js';
 import { failureTypes, failures } from '../errors.js';
-import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE, checkResourceId, lockIdPrefix, lockOrder } from '../ids.js';
+import {
+  DEFAULT_ID_PREFIX,
+  DEFAULT_TASK_QUEUE,
+  checkResourceId,
+  electionIdPrefix,
+  lockIdPrefix,
+  lockOrder,
+} from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
 import type { Decided, Notification } from './lock-core.js';
 import { DEFAULT_TTL } from './lock-protocol.js';
@@ -73,6 +80,9 @@ interface Lock {
   readonly waitTimeout: number | undefined;
   readonly deadline: number | undefined;
   readonly limit: number;
+  /** Set for an election: its workflow logs leader changes, and `value` is this candidate's. */
+  readonly election?: boolean;
+  readonly value?: string;
 }
 
 interface Grant {
@@ -104,6 +114,7 @@ function activities(taskQueue: string, options: ActivityOptions): RequestActivit
 
 const knownOptions = new Set(['ttl', 'waitTimeout', 'taskQueue', 'idPrefix']);
 const knownTryOptions = new Set(['ttl', 'taskQueue', 'idPrefix']);
+const knownLeadershipOptions = new Set([...knownOptions, 'value']);
 
 function checkOptions(options: unknown): asserts options is WorkflowLockOptions {
   checkKnownOptions(options, knownOptions);
@@ -177,7 +188,8 @@ async function acquire(lock: Lock): Promise<Grant> {
     let answer: Answer;
     awaiting.set(requestId, undefined);
     try {
-      const request = { requestId, ttl: lock.ttl, limit: lock.limit, notify: { workflowId } };
+      const { ttl, limit, value, election } = lock;
+      const request = { requestId, ttl, limit, notify: { workflowId }, ...(value === undefined ? {} : { value }) };
       const answered = () => awaiting.get(requestId) !== undefined;
       // With a `waitTimeout`, the request itself must also land in time (the coordination worker may be down).
       const budget = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
@@ -185,7 +197,7 @@ async function acquire(lock: Lock): Promise<Grant> {
         startToCloseTimeout: Math.min(budget ?? ATTEMPT_TIMEOUT, ATTEMPT_TIMEOUT),
         ...(budget === undefined ? {} : { scheduleToCloseTimeout: budget }),
       });
-      await acquireActivity({ workflowId: lock.workflowId, request });
+      await acquireActivity({ workflowId: lock.workflowId, request, ...(election ? { election } : {}) });
       if (deadline === undefined) await condition(answered);
       else if (!(await condition(answered, Math.max(1, deadline - Date.now())))) throw lockTimeout(lock);
       answer = awaiting.get(requestId)!;
@@ -368,10 +380,56 @@ export async function withLocks<T>(
   return holdFrom(0);
 }
 
+export interface WorkflowLeadershipOptions extends WorkflowLockOptions {
+  /**
+   * What this candidate is known by while it leads: observers and `leader` see it.
+   * @default the workflow's ID
+   */
+  readonly value?: string;
+}
+
+/** This workflow's leadership of an election, as `withLeadership` hands it to `fn`. */
+export interface WorkflowLeadership {
+  readonly electionId: string;
+  /** Fencing token: strictly increases from one leader to the next, whoever campaigned. */
+  readonly term: number;
+  readonly value: string;
+  /** Whether the leadership was lost (a renewal was rejected or did not land in time); `fn` is cancelled then. */
+  readonly lost: boolean;
+}
+
+/**
+ * Runs `fn` in workflow code while this workflow leads `electionId`, and resigns afterwards; returns what `fn` returns.
+ * Workflow and client candidates lead in the order they campaigned, with one term sequence. Leadership renews while
+ * `fn` runs; if it is lost, `fn`'s cancellation scope is cancelled and `withLeadership` throws an `ApplicationFailure`
+ * of type `TemporalCoordination.LeaseLost`. Cancelling the workflow while it waits, or `waitTimeout`, withdraws it.
+ */
+export async function withLeadership<T>(
+  electionId: string,
+  fn: (leadership: WorkflowLeadership) => T | Promise<T>,
+  options: WorkflowLeadershipOptions = {},
+): Promise<T> {
+  checkKnownOptions(options, knownLeadershipOptions);
+  const { value: given, ...lockOptions } = options;
+  const value = optionalString('value', given) ?? workflowInfo().workflowId;
+  const lock = { ...lockOf(electionId, lockOptions, Date.now(), electionIdPrefix), election: true, value };
+  checkFunction(fn);
+  return hold(lock, await acquire(lock), (lease) =>
+    fn({
+      electionId,
+      term: lease.token,
+      value,
+      get lost() {
+        return lease.lost;
+      },
+    }),
+  );
+}
+
 /** Checks one lock's arguments before anything is sent; its wait budget runs from `now`. */
-function lockOf(resourceId: string, options: WorkflowLockOptions, now: number): Lock {
+function lockOf(resourceId: string, options: WorkflowLockOptions, now: number, idPrefix = lockIdPrefix): Lock {
   checkOptions(options);
-  const prefix = lockIdPrefix(options.idPrefix ?? DEFAULT_ID_PREFIX);
+  const prefix = idPrefix(options.idPrefix ?? DEFAULT_ID_PREFIX);
   checkResourceId('resourceId', resourceId, prefix);
   const waitTimeout =
     options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout);

@@ -1,7 +1,7 @@
 // Test workflows that lock and enqueue from workflow code, bundled with the coordination workflows (the tests bundle
 // this file themselves, as a user's worker bundles theirs).
 import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
-import { enqueue, tryWithLock, withLock, withLocks } from '../../lib/workflows/index.js';
+import { enqueue, tryWithLock, withLeadership, withLock, withLocks } from '../../lib/workflows/index.js';
 
 export * from '../../lib/workflows/index.js';
 
@@ -60,6 +60,28 @@ export async function tryLockingWorkflow(input: LockingInput): Promise<number | 
     { taskQueue },
   );
   return result.acquired ? result.value : undefined;
+}
+
+export interface LeadingInput {
+  readonly electionId: string;
+  readonly who: string;
+  /** How long it leads, in ms. */
+  readonly hold: number;
+  readonly taskQueue: string;
+}
+
+/** Leads `electionId` for `hold` ms with `withLeadership` (its value: `who`), recording it; returns its term. */
+export async function leadingWorkflow({ electionId, who, hold, taskQueue }: LeadingInput): Promise<number> {
+  return withLeadership(
+    electionId,
+    async ({ term }) => {
+      await record({ kind: 'enter', who, token: term });
+      await sleep(hold);
+      await record({ kind: 'exit', who, token: term });
+      return term;
+    },
+    { taskQueue, value: who },
+  );
 }
 
 export interface LockingSetInput {
