@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 export const failureTypes = {
   leaseLost: 'TemporalCoordination.LeaseLost',
   limitMismatch: 'TemporalCoordination.LimitMismatch',
+  modeMismatch: 'TemporalCoordination.ModeMismatch',
   /** Thrown by `withLock` in workflow code when `waitTimeout` passes (clients throw `LockTimeoutError`). */
   lockTimeout: 'TemporalCoordination.LockTimeout',
   unknownRequest: 'TemporalCoordination.UnknownRequest',
@@ -64,6 +65,22 @@ export class LimitMismatchError extends CoordinationError {
   }
 }
 
+/** Thrown when a read-write request meets a busy lock or semaphore of the same ID, or the reverse. */
+export class LockModeMismatchError extends CoordinationError {
+  override readonly name = 'LockModeMismatchError';
+  constructor(
+    readonly resourceId: string,
+    /** Whether the rejected request was a read-write lock's (`mode: 'read' | 'write'`). */
+    readonly readWrite: boolean,
+  ) {
+    super(
+      readWrite
+        ? `\`${resourceId}\` is running as a lock or semaphore; a read-write lock's request was rejected`
+        : `\`${resourceId}\` is running as a read-write lock; a request without a \`mode\` was rejected`,
+    );
+  }
+}
+
 /** Thrown by `job.result()` when the job failed for good (after its last attempt, or for an unknown job name). */
 export class JobFailedError extends CoordinationError {
   override readonly name = 'JobFailedError';
@@ -118,4 +135,6 @@ export const failures = {
     nonRetryable(failureTypes.lockTimeout, new LockTimeoutError(resourceId, waitTimeout).message),
   limitMismatch: (resourceId: string, limit: number, activeLimit: number) =>
     nonRetryable(failureTypes.limitMismatch, new LimitMismatchError(resourceId, limit, activeLimit).message),
+  modeMismatch: (resourceId: string, readWrite: boolean) =>
+    nonRetryable(failureTypes.modeMismatch, new LockModeMismatchError(resourceId, readWrite).message),
 };

@@ -15,7 +15,7 @@ export { createCoordinator, type Coordinator } from './coordinator.js';
 export { configure, defaultCoordinator } from './default-coordinator.js';
 export type { CoordinatorOptions } from './context.js';
 export { retryInterceptors } from './rpc.js';
-export type { AcquireAllOptions, AcquireOptions, LockOptions, TryAcquireOptions } from './lock/options.js';
+export type { AcquireAllOptions, AcquireOptions, LockMode, LockOptions, TryAcquireOptions } from './lock/options.js';
 export type { ForceReleaseOptions, Lease, LeaseSet, LockStatusResult } from './lock/client.js';
 export {
   CoordinationError,
@@ -23,6 +23,7 @@ export {
   JobNotFoundError,
   LeaseLostError,
   LimitMismatchError,
+  LockModeMismatchError,
   LockTimeoutError,
   ServerUnavailableError,
   type LeaseLostReason,
@@ -34,6 +35,10 @@ export const withLock: Coordinator['withLock'] = (...args) => defaultCoordinator
 export const acquire: Coordinator['acquire'] = (...args) => defaultCoordinator().acquire(...args);
 /** `withSemaphore` of the default coordinator (see `configure`). */
 export const withSemaphore: Coordinator['withSemaphore'] = (...args) => defaultCoordinator().withSemaphore(...args);
+/** `withReadLock` of the default coordinator (see `configure`). */
+export const withReadLock: Coordinator['withReadLock'] = (...args) => defaultCoordinator().withReadLock(...args);
+/** `withWriteLock` of the default coordinator (see `configure`). */
+export const withWriteLock: Coordinator['withWriteLock'] = (...args) => defaultCoordinator().withWriteLock(...args);
 /** `tryAcquire` of the default coordinator (see `configure`). */
 export const tryAcquire: Coordinator['tryAcquire'] = (...args) => defaultCoordinator().tryAcquire(...args);
 /** `withLocks` of the default coordinator (see `configure`). */

@@ -315,3 +315,33 @@ test('a lock keeps no leader changes', (t) => {
   t.deepEqual(core.leadershipView(0).changes, []);
   t.false('changes' in core.snapshot());
 });
+
+test('a read-write lock grants consecutive readers together, a writer alone, and readers behind a writer after it', (t) => {
+  const core = new LockCore(undefined, 1, options);
+  const request = (requestId: string, mode: 'read' | 'write') => ({ requestId, ttl: 1_000, limit: 0, mode });
+  core.acquire(request('r1', 'read'), 0);
+  core.acquire(request('r2', 'read'), 0);
+  core.acquire(request('w1', 'write'), 0);
+  core.acquire(request('r3', 'read'), 0);
+  const states = () => ['r1', 'r2', 'w1', 'r3'].map((id) => core.requestState(id, 0).state);
+  t.deepEqual(states(), ['granted', 'granted', 'waiting', 'waiting'], 'the reader behind the writer does not overtake');
+  t.deepEqual(core.tryAcquire(request('try-read', 'read'), 0), { state: 'unknown' }, 'nor does a try');
+  core.release('r1', 1, 0);
+  t.deepEqual(states(), ['unknown', 'granted', 'waiting', 'waiting']);
+  core.release('r2', 2, 0);
+  t.deepEqual(states(), ['unknown', 'unknown', 'granted', 'waiting'], 'the writer holds alone');
+  t.like(core.status(), { holders: [{ token: 3, mode: 'write' }] });
+  core.release('w1', 3, 0);
+  t.like(core.requestState('r3', 0), { state: 'granted', token: 4 }, 'tokens increase across modes');
+});
+
+test('a read-write request on a busy lock, and a lock request on a busy read-write lock, are rejected', (t) => {
+  const lock = new LockCore(undefined, 1, options);
+  lock.acquire({ requestId: 'holder', ttl: 1_000, limit: 1 }, 0);
+  lock.acquire({ requestId: 'reader', ttl: 1_000, limit: 0, mode: 'read' }, 0);
+  t.deepEqual(lock.requestState('reader', 0), { state: 'rejected', activeLimit: 1 });
+  const readWrite = new LockCore(undefined, 1, options);
+  readWrite.acquire({ requestId: 'writer', ttl: 1_000, limit: 0, mode: 'write' }, 0);
+  readWrite.acquire({ requestId: 'plain', ttl: 1_000, limit: 1 }, 0);
+  t.deepEqual(readWrite.requestState('plain', 0), { state: 'rejected', activeLimit: 0 });
+});

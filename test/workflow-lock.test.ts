@@ -24,6 +24,7 @@ import type {
   SectionEvent,
   tryLockingWorkflow,
   leadingWorkflow,
+  readWriteWorkflow,
 } from './_helpers/workflows.js';
 
 const electionWorkflowPrefix = electionIdPrefix(DEFAULT_ID_PREFIX);
@@ -365,6 +366,37 @@ test('tryWithLock holds a free lock, and returns at once without queueing when i
   t.like(await lockStatus(resourceId), { holders: [{ token: holder.token }], waiting: 0 }, 'the try never queued');
   await holder.release();
   for (const workflow of [free, busy]) {
+    await t.notThrowsAsync(
+      Worker.runReplayHistory({ workflowBundle: bundle }, await workflow.fetchHistory(), workflow.workflowId),
+      `${workflow.workflowId} replays`,
+    );
+  }
+});
+
+// ---- Read-write locks ----
+
+test('workflow readers hold a read-write lock together, after a client writer and before a workflow writer', async (t) => {
+  const resourceId = env.id('rw');
+  const { acquire } = coordinator();
+  const writer = await acquire(resourceId, { mode: 'write' });
+  const start = (who: string, mode: 'read' | 'write', hold: number) =>
+    env.client.workflow.start<typeof readWriteWorkflow>('readWriteWorkflow', {
+      workflowId: `${resourceId}|${who}`,
+      taskQueue: env.taskQueue,
+      args: [{ resourceId, who, hold, taskQueue: env.taskQueue, mode }],
+    });
+  const readers = [await start('reader 1', 'read', 1_000)];
+  await untilWaiting(resourceId, 1);
+  readers.push(await start('reader 2', 'read', 1_000));
+  await untilWaiting(resourceId, 2);
+  const lastWriter = await start('writer', 'write', 50);
+  await untilWaiting(resourceId, 3);
+  await writer.release();
+  await Promise.all([...readers, lastWriter].map((workflow) => workflow.result()));
+  const sections = sectionsOf(resourceId).map(({ kind, who }) => `${kind} ${who}`);
+  t.deepEqual(sections.slice(0, 2).sort(), ['enter reader 1', 'enter reader 2'], 'the readers hold together');
+  t.deepEqual(sections.slice(-2), ['enter writer', 'exit writer'], 'the writer alone, after them');
+  for (const workflow of [...readers, lastWriter]) {
     await t.notThrowsAsync(
       Worker.runReplayHistory({ workflowBundle: bundle }, await workflow.fetchHistory(), workflow.workflowId),
       `${workflow.workflowId} replays`,

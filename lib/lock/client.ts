@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
-import { LimitMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
+import { LimitMismatchError, LockModeMismatchError, LockTimeoutError, ServerUnavailableError } from '../errors.js';
+import { READ_WRITE } from '../workflows/lock-protocol.js';
 import { checkResourceId, lockIdPrefix, lockOrder } from '../ids.js';
 import { checkKnownOptions, optionalSignal, optionalString, positiveInteger } from '../options.js';
 import { isBusy, isTransient, retryTransient } from '../rpc.js';
 import { forceReleaseUpdate, lockStatusQuery } from '../workflows/definitions.js';
 import { ClientLease, type Lease } from './lease.js';
 import { ClientLeaseSet, releaseAll, type LeaseSet } from './lease-set.js';
-import type { AcquireAllOptions, AcquireOptions, LockOptions, TryAcquireOptions } from './options.js';
+import type { AcquireAllOptions, AcquireOptions, LockMode, LockOptions, TryAcquireOptions } from './options.js';
 import { LockRequest, UNAVAILABLE_BUDGET, acquireParams, type AcquireParams } from './request.js';
 import { WaitingRoom, type WaitOutcome } from './waiting-room.js';
 
@@ -23,9 +24,15 @@ export interface LockStatusResult {
   readonly resourceId: string;
   /** Whether a workflow is running for the resource; an idle resource has none and reports no holders. */
   readonly running: boolean;
-  /** The running limit (1 for a lock), or `undefined` when idle. */
+  /** The running limit (1 for a lock, 0 for a read-write lock), or `undefined` when idle. */
   readonly limit: number | undefined;
-  readonly holders: readonly { readonly token: number; readonly expiresAt: Date; readonly claimed: boolean }[];
+  readonly holders: readonly {
+    readonly token: number;
+    readonly expiresAt: Date;
+    readonly claimed: boolean;
+    /** Whether it reads or writes, for a read-write lock. */
+    readonly mode?: LockMode;
+  }[];
   /** How many requests wait for a slot. */
   readonly waiting: number;
   /** The latest forced releases of the running workflow (see `forceRelease`), oldest first. */
@@ -52,6 +59,13 @@ export interface LockApi {
     fn: (lease: Lease) => T | Promise<T>,
     options?: LockOptions,
   ): Promise<T>;
+  /**
+   * Runs `fn` while holding `resourceId` as one of its readers (a read-write lock: many readers, or one writer), and
+   * releases it afterwards; returns what `fn` returns.
+   */
+  withReadLock<T>(resourceId: string, fn: (lease: Lease) => T | Promise<T>, options?: LockOptions): Promise<T>;
+  /** Runs `fn` while holding `resourceId` as its one writer (no reader beside it), like `withReadLock`. */
+  withWriteLock<T>(resourceId: string, fn: (lease: Lease) => T | Promise<T>, options?: LockOptions): Promise<T>;
   /** Waits for a slot of `resourceId` and returns its lease, which renews until released (`await using` works). */
   acquire(resourceId: string, options?: AcquireOptions): Promise<Lease>;
   /**
@@ -89,6 +103,8 @@ export function createLockApi(context: Context): LockApi {
     acquire: (resourceId, options) => locks.acquire(resourceId, options),
     withSemaphore: (resourceId, limit, fn, options) => locks.withSemaphore(resourceId, limit, fn, options),
     withLock: (resourceId, fn, options) => locks.withSemaphore(resourceId, 1, fn, options),
+    withReadLock: (resourceId, fn, options) => locks.withMode(resourceId, 'read', fn, options),
+    withWriteLock: (resourceId, fn, options) => locks.withMode(resourceId, 'write', fn, options),
     tryAcquire: (resourceId, options) => locks.tryAcquire(resourceId, options),
     acquireAll: (resourceIds, options) => locks.acquireAll(resourceIds, options),
     withLocks: (resourceIds, fn, options) => locks.withLocks(resourceIds, fn, options),
@@ -98,7 +114,7 @@ export function createLockApi(context: Context): LockApi {
 }
 
 const knownAcquireAllOptions = new Set(['ttl', 'waitTimeout', 'signal', 'autoRenew']);
-const knownTryAcquireOptions = new Set(['ttl', 'signal', 'limit', 'autoRenew']);
+const knownTryAcquireOptions = new Set(['ttl', 'signal', 'limit', 'mode', 'autoRenew']);
 
 function checkFunction(fn: unknown): void {
   if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${typeof fn}`);
@@ -130,7 +146,7 @@ export class LockClient {
     readonly prefix = lockIdPrefix(context.idPrefix),
   ) {}
 
-  acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
+  async acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
     return this.acquireWith(acquireParams(resourceId, options, this.prefix));
   }
 
@@ -179,7 +195,12 @@ export class LockClient {
    */
   private async leaseFor(outcome: WaitOutcome, request: LockRequest, params: AcquireParams) {
     const { resourceId, limit, ttl, autoRenew } = params;
-    if (outcome.state === 'rejected') throw new LimitMismatchError(resourceId, limit, outcome.activeLimit);
+    if (outcome.state === 'rejected') {
+      const { activeLimit } = outcome;
+      if (limit === READ_WRITE || activeLimit === READ_WRITE)
+        throw new LockModeMismatchError(resourceId, limit === READ_WRITE);
+      throw new LimitMismatchError(resourceId, limit, activeLimit);
+    }
     if (outcome.state === 'unknown') return undefined;
     const handle = this.context.client.workflow.getHandle(params.workflowId);
     const init = { handle, resourceId, requestId: request.requestId, token: outcome.token, ttl, autoRenew };
@@ -197,6 +218,17 @@ export class LockClient {
     positiveInteger('limit', limit);
     checkFunction(fn);
     const lease = await this.acquire(resourceId, { ...options, limit });
+    return runThenRelease(lease, () => fn(lease));
+  }
+
+  async withMode<T>(
+    resourceId: string,
+    mode: LockMode,
+    fn: (lease: Lease) => T | Promise<T>,
+    options: LockOptions = {},
+  ): Promise<T> {
+    checkFunction(fn);
+    const lease = await this.acquire(resourceId, { ...options, mode });
     return runThenRelease(lease, () => fn(lease));
   }
 

@@ -1,4 +1,7 @@
 import type { Duration } from '@temporalio/common';
+import type { LockMode } from '../workflows/lock-core.js';
+
+export type { LockMode };
 
 export interface LockOptions {
   /**
@@ -29,6 +32,14 @@ export interface AcquireOptions extends LockOptions {
    */
   readonly limit?: number;
   /**
+   * Makes the resource a read-write lock: many holders may `'read'` at once, one may `'write'`, alone. Grants stay in
+   * arrival order, so a writer is never overtaken by readers that came after it. Every request for one resource must
+   * agree on being read-write or not while it is busy; the other kind fails with `LockModeMismatchError`. Not with
+   * `limit`.
+   * @default undefined (a lock, or a semaphore of `limit` slots)
+   */
+  readonly mode?: LockMode;
+  /**
    * Renew the lease in the background (about every `ttl / 3`) until it is released. Without it, call `lease.renew()`
    * yourself before `ttl` passes.
    * @default true
@@ -36,8 +47,8 @@ export interface AcquireOptions extends LockOptions {
   readonly autoRenew?: boolean;
 }
 
-/** Options of `acquireAll`: those of `acquire` but `limit` (it takes locks), for the whole set. */
-export type AcquireAllOptions = Omit<AcquireOptions, 'limit'>;
+/** Options of `acquireAll`: those of `acquire` but `limit` and `mode` (it takes locks), for the whole set. */
+export type AcquireAllOptions = Omit<AcquireOptions, 'limit' | 'mode'>;
 
 /** Options of `tryAcquire`: those of `acquire` but `waitTimeout` (it never waits for a slot). */
 export type TryAcquireOptions = Omit<AcquireOptions, 'waitTimeout'>;

@@ -19,7 +19,7 @@ import {
 import { isBusy, isTransient, retryTransient, type RetryOptions } from '../rpc.js';
 import { acquireSignal, tryAcquireUpdate, withdrawSignal } from '../workflows/definitions.js';
 import type { AcquireRequest, Decided } from '../workflows/lock-core.js';
-import { DEFAULT_TTL, headSlots } from '../workflows/lock-protocol.js';
+import { DEFAULT_TTL, READ_WRITE, headSlots } from '../workflows/lock-protocol.js';
 import { lockWorkflow } from '../workflows/lock-workflow.js';
 import type { AcquireOptions } from './options.js';
 
@@ -30,7 +30,8 @@ const MIN_REQUEST_BUDGET = 5_000;
 /** How long the withdrawal of an abandoned request may be retried. */
 const WITHDRAW_BUDGET = 10_000;
 
-const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'autoRenew']);
+const knownOptions = new Set(['ttl', 'waitTimeout', 'signal', 'limit', 'mode', 'autoRenew']);
+const modes = new Set<unknown>(['read', 'write']);
 
 /** An `acquire` call's options, checked and resolved. */
 export type AcquireParams = ReturnType<typeof acquireParams>;
@@ -39,12 +40,20 @@ export type AcquireParams = ReturnType<typeof acquireParams>;
 export function acquireParams(resourceId: string, options: AcquireOptions, prefix: string) {
   checkResourceId('resourceId', resourceId, prefix);
   checkKnownOptions(options, knownOptions);
-  const limit = options.limit === undefined ? 1 : positiveInteger('limit', options.limit);
+  const { mode } = options;
+  if (mode !== undefined && !modes.has(mode)) {
+    throw new TypeError(`Expected \`mode\` to be 'read' or 'write', got \`${String(mode)}\``);
+  }
+  if (mode !== undefined && options.limit !== undefined) {
+    throw new TypeError('A read-write lock (`mode`) has no `limit`: give one or the other');
+  }
+  const limit = mode ? READ_WRITE : options.limit === undefined ? 1 : positiveInteger('limit', options.limit);
   return {
     resourceId,
     workflowId: prefix + resourceId,
     ttl: optionalPositiveDuration('ttl', options.ttl, DEFAULT_TTL),
     limit,
+    mode,
     /** How many waiters at the head of the queue may block in an update. */
     slots: headSlots(limit),
     waitTimeout: options.waitTimeout === undefined ? undefined : positiveDuration('waitTimeout', options.waitTimeout),
@@ -68,10 +77,15 @@ export class LockRequest {
     private readonly params: AcquireParams,
   ) {}
 
+  private request(): AcquireRequest {
+    const { ttl, limit, mode, value } = this.params;
+    return { requestId: this.requestId, ttl, limit, ...(mode && { mode }), ...(value !== undefined && { value }) };
+  }
+
   /** Queues the request (signal-with-start: the first request creates the workflow). */
   async send(): Promise<void> {
-    const { workflowId, ttl, limit, waitTimeout, signal, election, value } = this.params;
-    const args = { requestId: this.requestId, ttl, limit, ...(value === undefined ? {} : { value }) };
+    const { workflowId, waitTimeout, signal, election } = this.params;
+    const args = this.request();
     await retryTransient(
       'acquire',
       () =>
@@ -94,10 +108,12 @@ export class LockRequest {
 
   /** Asks for a slot now, never queued (see `tryAcquireNow`). */
   tryNow(): Promise<Decided> {
-    const { workflowId, ttl, limit, signal } = this.params;
+    const { workflowId, signal } = this.params;
     this.accepted = true;
-    const request = { requestId: this.requestId, ttl, limit };
-    return tryAcquireNow(this.client, this.taskQueue, workflowId, request, { signal, budget: UNAVAILABLE_BUDGET });
+    return tryAcquireNow(this.client, this.taskQueue, workflowId, this.request(), {
+      signal,
+      budget: UNAVAILABLE_BUDGET,
+    });
   }
 
   /** Queues the request again under a new ID, at the back of the queue. */

@@ -18,6 +18,7 @@ export * from './definitions.js';
 export type {
   AcquireRequest,
   Decided,
+  LockMode,
   LockStatus,
   Notification,
   RequestState,
@@ -42,6 +43,8 @@ export {
   withLeadership,
   withLock,
   withLocks,
+  withReadLock,
+  withWriteLock,
   type TryWithLockResult,
   type WorkflowLeadership,
   type WorkflowLeadershipOptions,

@@ -1,5 +1,6 @@
 // The lock/semaphore state machine: plain deterministic TypeScript, no Temporal imports, so it can be unit- and
 // property-tested in microseconds. The workflow feeds it requests and the clock, and reads its answers.
+import { READ_WRITE } from './lock-protocol.js';
 
 /**
  * A workflow that asked for a slot from workflow code: it is told its answer by a signal instead of asking for it. The
@@ -14,17 +15,23 @@ export interface RequesterWorkflow {
 export interface AcquireRequest {
   readonly requestId: string;
   readonly ttl: number;
+  /** How many may hold at once, or `READ_WRITE` (0): then `mode` says whether it reads or writes. */
   readonly limit: number;
+  readonly mode?: LockMode;
   /** Set by a workflow requester: the workflow to signal its grant (or rejection) to. Clients ask instead. */
   readonly notify?: RequesterWorkflow;
   /** An election candidate's value, kept with its grant: what observers see as the leader. */
   readonly value?: string;
 }
 
+/** A read-write lock's request: many may read at once, one may write, alone. */
+export type LockMode = 'read' | 'write';
+
 export interface Holder {
   readonly requestId: string;
   readonly token: number;
   readonly ttl: number;
+  readonly mode?: LockMode;
   readonly value?: string;
   /** Workflow time (ms since epoch) at which the holder loses the slot unless it renews. */
   expiresAt: number;
@@ -37,6 +44,7 @@ export interface Waiter {
   readonly ttl: number;
   /** Numbers waiters in arrival order, across continue-as-new. */
   readonly ticket: number;
+  readonly mode?: LockMode;
   readonly notify?: RequesterWorkflow;
   readonly value?: string;
 }
@@ -83,7 +91,12 @@ export interface LockStatus {
   /** Whether a workflow is running for the resource (an idle resource has none). */
   readonly running: boolean;
   readonly limit: number;
-  readonly holders: readonly { readonly token: number; readonly expiresAt: number; readonly claimed: boolean }[];
+  readonly holders: readonly {
+    readonly token: number;
+    readonly expiresAt: number;
+    readonly claimed: boolean;
+    readonly mode?: LockMode;
+  }[];
   readonly waiting: number;
   /** The latest forced releases, oldest first. */
   readonly forcedReleases: readonly ForcedRelease[];
@@ -188,17 +201,9 @@ export class LockCore {
 
   /** Queues a request; duplicates are ignored, and a request whose limit disagrees with a busy resource's is rejected. */
   acquire(request: AcquireRequest, now: number): void {
-    const { requestId, ttl, notify, value } = request;
-    if (this.isKnown(requestId)) return;
+    if (this.isKnown(request.requestId)) return;
     if (this.rejectedLimit(request)) return;
-    const ticket = this.nextTicket++;
-    this.waiters.set(requestId, {
-      requestId,
-      ttl,
-      ticket,
-      ...(notify ? { notify } : {}),
-      ...(value === undefined ? {} : { value }),
-    });
+    this.waiters.set(request.requestId, this.waiter(request));
     this.grant(now);
   }
 
@@ -208,11 +213,10 @@ export class LockCore {
    * disagrees with a busy resource's) or, refused, unknown.
    */
   tryAcquire(request: AcquireRequest, now: number): Decided {
-    const { requestId, ttl, value } = request;
+    const { requestId } = request;
     if (!this.isKnown(requestId) && !this.rejectedLimit(request)) {
-      if (this.waiters.size === 0 && this.holders.size < this.limit) {
-        const ticket = this.nextTicket++;
-        this.waiters.set(requestId, { requestId, ttl, ticket, ...(value === undefined ? {} : { value }) });
+      if (this.waiters.size === 0 && this.grantable(request)) {
+        this.waiters.set(requestId, this.waiter(request));
         this.grant(now);
       } else {
         this.finish(requestId);
@@ -223,9 +227,24 @@ export class LockCore {
     return state.state === 'waiting' ? { state: 'unknown' } : state;
   }
 
-  /** Whether `tryAcquire` of a request with `limit` would be refused: every slot is held, or someone waits. */
-  isFull(limit: number): boolean {
-    return !this.isIdle() && limit === this.limit && (this.waiters.size > 0 || this.holders.size >= this.limit);
+  /** Whether `tryAcquire` of `request` would be refused: someone waits, or it could not hold beside the holders. */
+  isFull(request: AcquireRequest): boolean {
+    const sameKind = request.limit === this.limit;
+    return !this.isIdle() && sameKind && (this.waiters.size > 0 || !this.grantable(request));
+  }
+
+  /** Whether a request of this resource's kind could hold now, beside the holders. */
+  private grantable({ mode }: Pick<Waiter, 'mode'>): boolean {
+    if (this.limit !== READ_WRITE) return this.holders.size < this.limit;
+    if (mode === 'write') return this.holders.size === 0;
+    for (const holder of this.holders.values()) if (holder.mode === 'write') return false;
+    return true;
+  }
+
+  /** A new request's place in the queue, numbered by the next ticket. */
+  private waiter({ requestId, ttl, mode, notify, value }: AcquireRequest): Waiter {
+    const waiter: Waiter = { requestId, ttl, ticket: this.nextTicket++ };
+    return { ...waiter, ...(mode && { mode }), ...(notify && { notify }), ...(value !== undefined && { value }) };
   }
 
   /** Takes a new request's limit if the resource is idle; else rejects it if its limit disagrees (and says so). */
@@ -290,12 +309,15 @@ export class LockCore {
   }
 
   private grant(now: number): void {
-    for (const { requestId, ttl, notify, value } of this.waiters.values()) {
-      if (this.holders.size >= this.limit) break;
+    // In arrival order, up to the first that cannot hold yet: a writer is never overtaken by readers behind it.
+    for (const waiter of this.waiters.values()) {
+      if (!this.grantable(waiter)) break;
+      const { requestId, ttl, mode, notify, value } = waiter;
       this.waiters.delete(requestId);
       const expiresAt = now + Math.min(ttl, this.options.claimWindow);
       const token = this.nextToken++;
-      const holder = { requestId, token, ttl, expiresAt, claimed: false, ...(value === undefined ? {} : { value }) };
+      const holder: Holder = { requestId, token, ttl, expiresAt, claimed: false };
+      Object.assign(holder, mode && { mode }, value !== undefined && { value });
       this.holders.set(requestId, holder);
       if (notify) this.notifications.push({ requestId, notify, answer: granted(holder, now) });
     }
@@ -350,7 +372,7 @@ export class LockCore {
     return this.waiters.size;
   }
 
-  /** How many holders the resource admits at once (1 for a lock). */
+  /** How many holders the resource admits at once (1 for a lock), or `READ_WRITE`. */
   slotLimit(): number {
     return this.limit;
   }
@@ -376,7 +398,12 @@ export class LockCore {
     return {
       running: true,
       limit: this.limit,
-      holders: [...this.holders.values()].map(({ token, expiresAt, claimed }) => ({ token, expiresAt, claimed })),
+      holders: [...this.holders.values()].map(({ token, expiresAt, claimed, mode }) => ({
+        token,
+        expiresAt,
+        claimed,
+        ...(mode && { mode }),
+      })),
       waiting: this.waiters.size,
       forcedReleases: [...this.forcedReleases],
     };

@@ -18,8 +18,14 @@ const MAX_UPDATES_IN_FLIGHT = 8;
  * with room to spare: an update turned away at that limit makes the server drop the workflow's cached state.
  */
 export function headSlots(limit: number): number {
-  return Math.max(1, MAX_UPDATES_IN_FLIGHT - limit);
+  return Math.max(1, MAX_UPDATES_IN_FLIGHT - Math.max(1, limit));
 }
+
+/**
+ * The `limit` of a read-write lock's requests: many readers or one writer, by each request's `mode`. A request of one
+ * kind on a busy resource of the other is rejected like one with another limit.
+ */
+export const READ_WRITE = 0;
 
 /**
  * The memo field with the ticket of the last waiter that may block in an update: far-back waiters read it with a

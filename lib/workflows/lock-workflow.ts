@@ -136,10 +136,10 @@ class LockRun {
       },
     });
     setHandler(tryAcquireUpdate, (request) => this.tryAcquire(request), {
-      validator: ({ requestId, limit }) => {
+      validator: (request) => {
         // Refused by the validator, a try costs no history; a request already decided gets its answer again.
-        const known = this.core.requestState(requestId, Date.now()).state !== 'unknown';
-        if (!known && this.core.isFull(limit)) throw failures.notFree();
+        const known = this.core.requestState(request.requestId, Date.now()).state !== 'unknown';
+        if (!known && this.core.isFull(request)) throw failures.notFree();
         this.admission.admit(this.isBusy());
       },
     });

@@ -26,8 +26,8 @@ import {
   lockOrder,
 } from '../ids.js';
 import { acquireAnswerSignal } from './definitions.js';
-import type { Decided, Notification } from './lock-core.js';
-import { DEFAULT_TTL } from './lock-protocol.js';
+import type { AcquireRequest, Decided, LockMode, Notification } from './lock-core.js';
+import { DEFAULT_TTL, READ_WRITE } from './lock-protocol.js';
 import { requestActivityNames as names, type RequestActivities } from './requests.js';
 
 /** The withdrawal of an abandoned request is tried this long; an unclaimed grant lapses after the claim window anyway. */
@@ -79,7 +79,9 @@ interface Lock {
   /** The caller's wait budget, and the workflow time at which it runs out (shared by the locks of one set). */
   readonly waitTimeout: number | undefined;
   readonly deadline: number | undefined;
+  /** 1, or `READ_WRITE` with the `mode` of this request. */
   readonly limit: number;
+  readonly mode?: LockMode;
   /** Set for an election: its workflow logs leader changes, and `value` is this candidate's. */
   readonly election?: boolean;
   readonly value?: string;
@@ -188,8 +190,7 @@ async function acquire(lock: Lock): Promise<Grant> {
     let answer: Answer;
     awaiting.set(requestId, undefined);
     try {
-      const { ttl, limit, value, election } = lock;
-      const request = { requestId, ttl, limit, notify: { workflowId }, ...(value === undefined ? {} : { value }) };
+      const request = { ...requestOf(lock, requestId), notify: { workflowId } };
       const answered = () => awaiting.get(requestId) !== undefined;
       // With a `waitTimeout`, the request itself must also land in time (the coordination worker may be down).
       const budget = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
@@ -197,7 +198,7 @@ async function acquire(lock: Lock): Promise<Grant> {
         startToCloseTimeout: Math.min(budget ?? ATTEMPT_TIMEOUT, ATTEMPT_TIMEOUT),
         ...(budget === undefined ? {} : { scheduleToCloseTimeout: budget }),
       });
-      await acquireActivity({ workflowId: lock.workflowId, request, ...(election ? { election } : {}) });
+      await acquireActivity({ workflowId: lock.workflowId, request, ...(lock.election ? { election: true } : {}) });
       if (deadline === undefined) await condition(answered);
       else if (!(await condition(answered, Math.max(1, deadline - Date.now())))) throw lockTimeout(lock);
       answer = awaiting.get(requestId)!;
@@ -221,7 +222,13 @@ async function acquire(lock: Lock): Promise<Grant> {
  * `undefined` if the grant lapsed first or was refused. Throws the limit mismatch of a rejected request.
  */
 async function claim(lock: Lock, requestId: string, answer: Decided): Promise<Grant | undefined> {
-  if (answer.state === 'rejected') throw failures.limitMismatch(lock.resourceId, lock.limit, answer.activeLimit);
+  if (answer.state === 'rejected') {
+    const { resourceId, limit } = lock;
+    if (limit === READ_WRITE || answer.activeLimit === READ_WRITE) {
+      throw failures.modeMismatch(resourceId, limit === READ_WRITE);
+    }
+    throw failures.limitMismatch(resourceId, limit, answer.activeLimit);
+  }
   if (answer.state !== 'granted') return undefined;
   const sentAt = Date.now();
   try {
@@ -234,6 +241,11 @@ async function claim(lock: Lock, requestId: string, answer: Decided): Promise<Gr
   }
 }
 
+/** What the lock workflow is asked for, under `requestId`. */
+function requestOf({ ttl, limit, mode, value }: Lock, requestId: string): AcquireRequest {
+  return { requestId, ttl, limit, ...(mode && { mode }), ...(value !== undefined && { value }) };
+}
+
 /** Asks for a slot now, never queued: the claimed grant, or `undefined` if the resource is not free. */
 async function tryAcquire(lock: Lock): Promise<Grant | undefined> {
   const requestId = uuid4();
@@ -242,7 +254,7 @@ async function tryAcquire(lock: Lock): Promise<Grant | undefined> {
   try {
     answer = await tryActivity({
       workflowId: lock.workflowId,
-      request: { requestId, ttl: lock.ttl, limit: lock.limit },
+      request: requestOf(lock, requestId),
     });
   } catch (error) {
     // Cancelled, or never answered: a grant made to this request must not outlive it.
@@ -327,6 +339,39 @@ export async function withLock<T>(
   options: WorkflowLockOptions = {},
 ): Promise<T> {
   const lock = lockOf(resourceId, options, Date.now());
+  checkFunction(fn);
+  return hold(lock, await acquire(lock), fn);
+}
+
+/**
+ * Runs `fn` in workflow code while holding `resourceId` as one of its readers (a read-write lock: many readers, or one
+ * writer, granted in arrival order), as `withLock` holds a lock; returns what `fn` returns. Client and workflow
+ * requesters share one queue.
+ */
+export function withReadLock<T>(
+  resourceId: string,
+  fn: (lease: WorkflowLease) => T | Promise<T>,
+  options: WorkflowLockOptions = {},
+): Promise<T> {
+  return withMode(resourceId, 'read', fn, options);
+}
+
+/** Runs `fn` in workflow code while holding `resourceId` as its one writer (no reader beside it), like `withReadLock`. */
+export function withWriteLock<T>(
+  resourceId: string,
+  fn: (lease: WorkflowLease) => T | Promise<T>,
+  options: WorkflowLockOptions = {},
+): Promise<T> {
+  return withMode(resourceId, 'write', fn, options);
+}
+
+async function withMode<T>(
+  resourceId: string,
+  mode: LockMode,
+  fn: (lease: WorkflowLease) => T | Promise<T>,
+  options: WorkflowLockOptions,
+): Promise<T> {
+  const lock = { ...lockOf(resourceId, options, Date.now()), limit: READ_WRITE, mode };
   checkFunction(fn);
   return hold(lock, await acquire(lock), fn);
 }

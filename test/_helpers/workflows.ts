@@ -1,7 +1,15 @@
 // Test workflows that lock and enqueue from workflow code, bundled with the coordination workflows (the tests bundle
 // this file themselves, as a user's worker bundles theirs).
 import { ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
-import { enqueue, tryWithLock, withLeadership, withLock, withLocks } from '../../lib/workflows/index.js';
+import {
+  enqueue,
+  tryWithLock,
+  withLeadership,
+  withLock,
+  withLocks,
+  withReadLock,
+  withWriteLock,
+} from '../../lib/workflows/index.js';
 
 export * from '../../lib/workflows/index.js';
 
@@ -60,6 +68,21 @@ export async function tryLockingWorkflow(input: LockingInput): Promise<number | 
     { taskQueue },
   );
   return result.acquired ? result.value : undefined;
+}
+
+/** `lockingWorkflow` on a read-write lock, reading or writing as `mode` says; returns its token. */
+export async function readWriteWorkflow(input: LockingInput & { readonly mode: 'read' | 'write' }): Promise<number> {
+  const { resourceId, who, hold, taskQueue, mode } = input;
+  return (mode === 'read' ? withReadLock : withWriteLock)(
+    resourceId,
+    async (lease) => {
+      await record({ kind: 'enter', who, token: lease.token });
+      await sleep(hold);
+      await record({ kind: 'exit', who, token: lease.token });
+      return lease.token;
+    },
+    { taskQueue },
+  );
 }
 
 export interface LeadingInput {
