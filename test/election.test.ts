@@ -4,7 +4,7 @@ import { createCoordinator, LockTimeoutError, type LeaderState } from '../lib/in
 import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 // Leader election through the package's entry point only. Across processes, with the leader killed:
-// test/cross-process.test.ts.
+// test/election-cross-process.test.ts.
 
 let env: TestEnv;
 test.before(async () => {
