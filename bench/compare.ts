@@ -61,6 +61,7 @@ function reference(result: Result, floor: Floors): { name: string; p50: number }
     case 'hand-off':
       return floor.handOff && { name: 'signal->open-update', p50: floor.handOff.p50 };
     case 'acquire-release':
+    case 'try':
       return floor.update && { name: 'update-roundtrip', p50: floor.update.p50 };
     case 'enqueue':
       return floor.signalWithStart && { name: 'signal-with-start', p50: floor.signalWithStart.p50 };

@@ -69,11 +69,11 @@ export interface Row {
 export interface Comparable {
   /**
    * - `hand-off`: a lock or semaphore slot passing from one holder to the next (release called -> next fn starts);
-   * - `acquire-release`: an uncontended acquire and release;
+   * - `acquire-release`: an uncontended acquire and release; `try`: a `tryAcquire` of a free resource alone;
    * - `job`: a queue job, start to start; `enqueue`: an enqueue call;
    * - `activity-floor`: one activity round trip in a workflow loop, the queue's floor.
    */
-  readonly kind: 'hand-off' | 'acquire-release' | 'job' | 'enqueue' | 'activity-floor';
+  readonly kind: 'hand-off' | 'acquire-release' | 'try' | 'job' | 'enqueue' | 'activity-floor';
   /** Contenders at once (locks and semaphores). */
   readonly contenders?: number;
   /** Locks or queue keys sharing the load. @default 1 */
