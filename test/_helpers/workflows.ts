@@ -38,6 +38,14 @@ export interface LockingInput {
   readonly fail?: boolean;
 }
 
+/** A critical section: records its enter, holds for `hold` ms, records its exit; returns `token`. */
+async function section(who: string, hold: number, token: number): Promise<number> {
+  await record({ kind: 'enter', who, token });
+  await sleep(hold);
+  await record({ kind: 'exit', who, token });
+  return token;
+}
+
 /** Holds `resourceId` for `hold` ms, recording when it enters and leaves; returns its fencing token. */
 export async function lockingWorkflow(input: LockingInput): Promise<number> {
   const { resourceId, who, hold, taskQueue, ttl, waitTimeout, fail } = input;
@@ -57,32 +65,16 @@ export async function lockingWorkflow(input: LockingInput): Promise<number> {
 /** `lockingWorkflow` with `tryWithLock`: holds `resourceId` only if it is free; returns the token, if it got one. */
 export async function tryLockingWorkflow(input: LockingInput): Promise<number | undefined> {
   const { resourceId, who, hold, taskQueue } = input;
-  const result = await tryWithLock(
-    resourceId,
-    async (lease) => {
-      await record({ kind: 'enter', who, token: lease.token });
-      await sleep(hold);
-      await record({ kind: 'exit', who, token: lease.token });
-      return lease.token;
-    },
-    { taskQueue },
-  );
+  const result = await tryWithLock(resourceId, (lease) => section(who, hold, lease.token), { taskQueue });
   return result.acquired ? result.value : undefined;
 }
 
 /** `lockingWorkflow` on a read-write lock, reading or writing as `mode` says; returns its token. */
 export async function readWriteWorkflow(input: LockingInput & { readonly mode: 'read' | 'write' }): Promise<number> {
   const { resourceId, who, hold, taskQueue, mode } = input;
-  return (mode === 'read' ? withReadLock : withWriteLock)(
-    resourceId,
-    async (lease) => {
-      await record({ kind: 'enter', who, token: lease.token });
-      await sleep(hold);
-      await record({ kind: 'exit', who, token: lease.token });
-      return lease.token;
-    },
-    { taskQueue },
-  );
+  return (mode === 'read' ? withReadLock : withWriteLock)(resourceId, (lease) => section(who, hold, lease.token), {
+    taskQueue,
+  });
 }
 
 export interface LeadingInput {
@@ -95,16 +87,7 @@ export interface LeadingInput {
 
 /** Leads `electionId` for `hold` ms with `withLeadership` (its value: `who`), recording it; returns its term. */
 export async function leadingWorkflow({ electionId, who, hold, taskQueue }: LeadingInput): Promise<number> {
-  return withLeadership(
-    electionId,
-    async ({ term }) => {
-      await record({ kind: 'enter', who, token: term });
-      await sleep(hold);
-      await record({ kind: 'exit', who, token: term });
-      return term;
-    },
-    { taskQueue, value: who },
-  );
+  return withLeadership(electionId, ({ term }) => section(who, hold, term), { taskQueue, value: who });
 }
 
 export interface LockingSetInput {
