@@ -16,12 +16,12 @@ import { parseArgs } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { startDevServer, type DevServer } from '../lib/testing/index.js';
+import { fileLogger, makeLogDirectory } from '../scripts/logs.js';
 import { writeChart } from './chart.js';
 import { formatComparisons, ratios, targets } from './compare.js';
 import { ProgressLine } from './progress.js';
 import { describeMachine, formatTable, loadAverage, toResult, writeResults, type Result } from './report.js';
 import { ScenarioSkipped, type Scenario, type ScenarioContext } from './scenario.js';
-import { benchLogger } from './temporal.js';
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url));
 const usage = `Usage: npm run bench [-- <scenario>...] [--quick] [--samples N] [--warmup N] [--contenders N,N...]
@@ -183,17 +183,19 @@ async function main(): Promise<number> {
     interrupt.abort(new Error('Interrupted'));
   });
 
-  // Before anything touches the Runtime: Temporal's warnings (native ones too) go to stderr above the progress line,
-  // its INFO chatter nowhere, and Ctrl-C is ours (the Runtime would shut the workers down behind the scenarios' backs).
+  // Before anything touches the Runtime: Temporal's logs (native ones too) go to a file, as the dev server's do, so the
+  // output is the bench's own; and Ctrl-C is ours (the Runtime would shut the workers down behind the scenarios' backs).
+  const logDir = makeLogDirectory('bench');
+  progress.log(`Logs of the dev server and the workers: ${logDir}`);
   Runtime.install({
-    logger: benchLogger(progress.for('temporal')),
+    logger: fileLogger(path.join(logDir, 'worker.log')),
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
     shutdownSignals: [],
   });
   const date = new Date();
   const machine = await describeMachine();
   progress.update('starting the Temporal dev server');
-  const server = await startDevServer({ dynamicConfig: serverConfig });
+  const server = await startDevServer({ dynamicConfig: serverConfig, logFile: path.join(logDir, 'dev-server.log') });
   const results: Result[] = [];
   const outcomes: ScenarioOutcome[] = [];
   const version = await serverVersion(server);

@@ -6,6 +6,7 @@
  * npx temporal-coordination server                       # the pinned dev server with its Web UI, until Ctrl-C
  * npx temporal-coordination status lock invoice:42       # holders, tokens, waiters
  * npx temporal-coordination status queue customer:7      # pending, running, processed, failures
+ * npx temporal-coordination status election reports      # who leads, and the term
  * npx temporal-coordination release invoice:42 --token 1795869370050001
  * npx temporal-coordination repair lock invoice:42      # terminate its run if its workflow tasks keep failing
  * ```
@@ -19,7 +20,9 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { DEFAULT_ID_PREFIX } from './context.js';
 import { createCoordinator, type Coordinator } from './coordinator.js';
-import { lockIdPrefix, queueIdPrefix } from './ids.js';
+import { electionIdPrefix, lockIdPrefix, queueIdPrefix } from './ids.js';
+import type { LeaderState } from './election/client.js';
+import { READ_WRITE } from './workflows/lock-protocol.js';
 import type { LockStatusResult } from './lock/client.js';
 import { terminateIfStuck } from './lock/stuck-run.js';
 import type { QueueStatusResult } from './queue/client.js';
@@ -34,6 +37,7 @@ Commands:
                                   --db-file <path> keep the server's state in this SQLite file across restarts
   status lock <id>              Holders (fencing tokens, expiry), waiters of a lock or semaphore.
   status queue <key>            Pending and running jobs, processed count, recent failures of a queue key.
+  status election <id>          Who leads an election, and the leader's term.
   release <id> --token <n>      Force the release of the lease holding token <n> (for operators; recorded).
                                   --reason <text>  why, kept with the release
   repair lock <id>              Terminate the lock's run if its workflow task failed 3 times in a row with no success
@@ -50,7 +54,7 @@ Connection settings come from the environment as for every Temporal tool (@tempo
 TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE.`;
 
 const SYNOPSIS =
-  'Usage: temporal-coordination server | status lock <id> | status queue <key> | release <id> --token <n> | ' +
+  'Usage: temporal-coordination server | status lock|queue|election <id> | release <id> --token <n> | ' +
   'repair lock <id>';
 
 /** A mistake in the command line: printed with the usage, exit code 2. */
@@ -108,7 +112,8 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-async function server(values: Values): Promise<void> {
+/** The frontend port `--port` asks for, once it and the Web UI's (port + 1000) are known to be free. */
+async function freePort(values: Values): Promise<number> {
   const port = values.port === undefined ? 7233 : Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 64535) {
     throw new UsageError(`--port must be an integer from 1 to 64535, got "${values.port}"`);
@@ -121,6 +126,11 @@ async function server(values: Values): Promise<void> {
       throw new CliError(`Port ${p} (the ${what}) is already in use, perhaps by another Temporal server: pick --port`);
     }
   }
+  return port;
+}
+
+async function server(values: Values): Promise<void> {
+  const port = await freePort(values);
   let testing: typeof import('./testing/index.js');
   try {
     testing = await import('./testing/index.js');
@@ -150,6 +160,8 @@ async function server(values: Values): Promise<void> {
       `  namespace: ${devServer.namespace}`,
       `  Web UI:    ${devServer.uiUrl ?? '(none)'}`,
       `  state:     ${values['db-file'] ? `kept in ${values['db-file']}` : 'in memory (lost on exit; keep it with --db-file)'}`,
+      `  version:   Temporal server ${devServer.version ?? 'unknown'}`,
+      `  log:       ${devServer.logFile ?? 'this output'}`,
       '',
       `Connect clients and workers with: export TEMPORAL_ADDRESS=${address}` +
         (devServer.namespace === 'default' ? '' : ` TEMPORAL_NAMESPACE=${devServer.namespace}`),
@@ -266,13 +278,15 @@ function printLock(status: LockStatusResult, workflowId: string): void {
     console.log(`lock ${status.resourceId}: idle (no workflow running: no holders, no waiters)`);
     return;
   }
-  const kind = status.limit === 1 ? 'lock' : `semaphore, limit ${status.limit}`;
+  const kind =
+    status.limit === 1 ? 'lock' : status.limit === READ_WRITE ? 'read-write lock' : `semaphore, limit ${status.limit}`;
   console.log(`lock ${status.resourceId} (${kind}; workflow ${workflowId})`);
   console.log(`  holders: ${status.holders.length}`);
   for (const holder of status.holders) {
     const claim = holder.claimed ? '' : ' (granted, not yet claimed)';
+    const mode = holder.mode ? `  ${holder.mode}s` : '';
     console.log(
-      `    token ${holder.token}  expires ${holder.expiresAt.toISOString()} (${relative(holder.expiresAt)})${claim}`,
+      `    token ${holder.token}${mode}  expires ${holder.expiresAt.toISOString()} (${relative(holder.expiresAt)})${claim}`,
     );
   }
   console.log(`  waiting: ${status.waiting}`);
@@ -282,7 +296,7 @@ function printLock(status: LockStatusResult, workflowId: string): void {
 }
 
 function printQueue(status: QueueStatusResult, workflowId: string): void {
-  if (!status.active) {
+  if (!status.running) {
     console.log(`queue ${status.key}: idle (no workflow running: nothing pending or running)`);
     return;
   }
@@ -290,7 +304,7 @@ function printQueue(status: QueueStatusResult, workflowId: string): void {
   console.log(`  paused:      ${status.paused ? 'yes (resumeQueue to continue)' : 'no'}`);
   console.log(`  concurrency: ${status.concurrency}`);
   console.log(`  pending:     ${status.pending}`);
-  console.log(`  running:     ${status.running.length === 0 ? 'none' : status.running.join(', ')}`);
+  console.log(`  running:     ${status.runningJobs.length === 0 ? 'none' : status.runningJobs.join(', ')}`);
   console.log(`  processed:   ${status.processed}`);
   console.log(`  recent failures: ${status.recentFailures.length === 0 ? 'none' : status.recentFailures.length}`);
   for (const failure of status.recentFailures) {
@@ -301,33 +315,56 @@ function printQueue(status: QueueStatusResult, workflowId: string): void {
   }
 }
 
+const statusKinds = {
+  lock: { noun: 'resource ID', prefix: lockIdPrefix },
+  queue: { noun: 'queue key', prefix: queueIdPrefix },
+  election: { noun: 'election ID', prefix: electionIdPrefix },
+} as const;
+
 async function status(positionals: string[], values: Values): Promise<void> {
   const [kind, id, ...extra] = positionals;
-  if (kind !== 'lock' && kind !== 'queue') {
+  if (kind !== 'lock' && kind !== 'queue' && kind !== 'election') {
     throw new UsageError(
-      kind === undefined ? '`status` needs `lock <id>` or `queue <key>`' : `Unknown status kind \`${kind}\``,
+      kind === undefined
+        ? '`status` needs `lock <id>`, `queue <key>` or `election <id>`'
+        : `Unknown status kind \`${kind}\``,
     );
   }
-  if (id === undefined || id === '')
-    throw new UsageError(`\`status ${kind}\` needs the ${kind === 'lock' ? 'resource ID' : 'queue key'}`);
+  if (id === undefined || id === '') throw new UsageError(`\`status ${kind}\` needs the ${statusKinds[kind].noun}`);
   if (extra.length > 0) throw new UsageError(`Unexpected argument(s): ${extra.join(' ')}`);
   allowOnly('status', values, ['address', 'namespace', 'id-prefix', 'timeout', 'json']);
   const connected = await connect(values);
   try {
-    if (kind === 'lock') {
-      const workflowId = lockIdPrefix(connected.idPrefix) + id;
-      const result = await ask(connected, `lock ${id}`, workflowId, () => connected.coordinator.lockStatus(id));
+    const workflowId = statusKinds[kind].prefix(connected.idPrefix) + id;
+    const { coordinator } = connected;
+    const show = async <T>(read: () => Promise<T>, print: (result: T) => void) => {
+      const result = await ask(connected, `${kind} ${id}`, workflowId, read);
       if (values.json) console.log(JSON.stringify(result, null, 2));
-      else printLock(result, workflowId);
-    } else {
-      const workflowId = queueIdPrefix(connected.idPrefix) + id;
-      const result = await ask(connected, `queue ${id}`, workflowId, () => connected.coordinator.queueStatus(id));
-      if (values.json) console.log(JSON.stringify(result, null, 2));
-      else printQueue(result, workflowId);
-    }
+      else print(result);
+    };
+    if (kind === 'lock')
+      await show(
+        () => coordinator.lockStatus(id),
+        (result) => printLock(result, workflowId),
+      );
+    else if (kind === 'queue')
+      await show(
+        () => coordinator.queueStatus(id),
+        (result) => printQueue(result, workflowId),
+      );
+    else
+      await show(
+        () => coordinator.leader(id),
+        (result) => printElection(id, result, workflowId),
+      );
   } finally {
     await connected.close();
   }
+}
+
+function printElection(id: string, { leader, term }: LeaderState, workflowId: string): void {
+  if (term === undefined) console.log(`election ${id}: nobody leads (workflow ${workflowId})`);
+  else console.log(`election ${id}: ${leader} leads, term ${term} (workflow ${workflowId})`);
 }
 
 // ---- release ----

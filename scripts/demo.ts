@@ -13,8 +13,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import type { LogLevel, LogMetadata } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { lockIdPrefix, queueIdPrefix } from '../lib/ids.js';
 import { createCoordinator, type Job } from '../lib/index.js';
 import { startDevServer } from '../lib/testing/index.js';
@@ -22,6 +21,7 @@ import { createWorker } from '../lib/worker.js';
 import { FREEZE, STALE_TTL, type ServiceConfig, type ServiceEvent, type ServiceTask } from './demo/protocol.js';
 import { chooseResource, describeResource, openResource } from './demo/resource.js';
 import { checkRuns, drawTimeline, type JobRun } from './demo/timeline.js';
+import { fileLogger, makeLogDirectory } from './logs.js';
 
 const TASK_QUEUE = 'temporal-coordination-demo';
 const ID_PREFIX = 'temporal-coordination/';
@@ -166,15 +166,13 @@ class Service {
 
 // ---- Start: server, worker, resource ----
 
-// The worker's own warnings stay on, except the one about the queue job that fails on purpose.
-class DemoLogger extends DefaultLogger {
-  override log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    const error = meta?.['error'];
-    if (error instanceof Error && error.message === SIMULATED_FAILURE) return;
-    super.log(level, message, meta);
-  }
-}
-Runtime.install({ logger: new DemoLogger('WARN') });
+// The dev server's and the worker's logs go to files (the queue job that fails on purpose logs a warning, for one),
+// so the demo's output is its own.
+const logDir = makeLogDirectory('demo');
+Runtime.install({
+  logger: fileLogger(join(logDir, 'worker.log')),
+  telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+});
 
 const run = randomBytes(3).toString('hex');
 print(bold('temporal-coordination demo'));
@@ -187,11 +185,13 @@ print(
     : ' • Starting a Temporal dev server, with its Web UI...',
 );
 let started = performance.now();
-const server = await startDevServer({ headless: false });
+const server = await startDevServer({ headless: false, logFile: join(logDir, 'dev-server.log') });
 const uiUrl = server.uiUrl;
 if (!process.env['TEMPORAL_ADDRESS']) {
-  print(` • Temporal server ready at ${server.address} in ${seconds(performance.now() - started)}`);
+  const version = server.version === undefined ? '' : ` (Temporal server ${server.version})`;
+  print(` • Dev server${version} ready at ${server.address} in ${seconds(performance.now() - started)}`);
 }
+print(` • Logs of the ${process.env['TEMPORAL_ADDRESS'] ? '' : 'dev server and the '}worker: ${dim(logDir)}`);
 if (uiUrl) print(` • Web UI: ${bold(uiUrl)} (open it now to watch the workflows; it lives as long as the demo)`);
 
 const services: Service[] = [];

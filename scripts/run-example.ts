@@ -1,11 +1,12 @@
 // Runs one example the way a user would: against the built package (`npm run build` first, if lib/ changed since), on
 // the server TEMPORAL_ADDRESS names, else on a dev server started for the run.
 // Usage: npm run example -- <name>       (names: the files in examples/, without .ts)
-import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevServer } from '../lib/testing/index.js';
+import { ensureBuilt } from './ensure-built.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const examples = readdirSync(join(root, 'examples'))
@@ -21,23 +22,8 @@ if (!name || rest.length > 0 || !examples.includes(name.replace(/\.ts$/, ''))) {
 }
 const example = join(root, 'examples', `${name.replace(/\.ts$/, '')}.ts`);
 
-/** Newest modification time of the files under `dir`, in ms (0 if it does not exist). */
-function newest(dir: string): number {
-  try {
-    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-      .map((file) => statSync(join(dir, file)).mtimeMs)
-      .reduce((a, b) => Math.max(a, b), 0);
-  } catch {
-    return 0;
-  }
-}
-
 // Examples import 'temporal-coordination', which Node resolves to dist/ through package.json's `exports`.
-if (newest(join(root, 'lib')) > newest(join(root, 'dist'))) {
-  console.error('Building the package (npm run build)...');
-  const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
-  if (build.status !== 0) process.exit(build.status ?? 1);
-}
+ensureBuilt(console.error);
 
 if (!process.env['TEMPORAL_ADDRESS']) console.error('TEMPORAL_ADDRESS is not set: starting a Temporal dev server...');
 const server = await startDevServer();

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
@@ -76,7 +76,7 @@ test.serial('without a command, it prints the usage and exits with code 2', asyn
   const { code, stderr } = await cli([]);
   t.is(code, 2);
   t.regex(stderr, /Which command\?/);
-  t.regex(stderr, /Usage: temporal-coordination server \| status lock <id> \| status queue <key> \| release <id>/);
+  t.regex(stderr, /Usage: temporal-coordination server \| status lock\|queue\|election <id> \| release <id>/);
 });
 
 test.serial('an unknown command is named in the error, with exit code 2', async (t) => {
@@ -97,14 +97,22 @@ test.serial('an unknown option is a usage error, not ignored', async (t) => {
 test.serial('--help lists every command and exits with code 0', async (t) => {
   const { code, stdout } = await cli(['--help']);
   t.is(code, 0);
-  for (const command of ['server', 'status lock <id>', 'status queue <key>', 'release <id> --token <n>']) {
+  const commands = [
+    'server',
+    'status lock <id>',
+    'status queue <key>',
+    'status election <id>',
+    'release <id> --token <n>',
+  ];
+  for (const command of commands) {
     t.true(stdout.includes(command), command);
   }
 });
 
-test.serial('status needs `lock <id>` or `queue <key>`', async (t) => {
+test.serial('status needs `lock <id>`, `queue <key>` or `election <id>`', async (t) => {
   const cases: [string[], RegExp][] = [
-    [['status'], /`status` needs `lock <id>` or `queue <key>`/],
+    [['status'], /`status` needs `lock <id>`, `queue <key>` or `election <id>`/],
+    [['status', 'election'], /`status election` needs the election ID/],
     [['status', 'mutex', 'x'], /Unknown status kind `mutex`/],
     [['status', 'lock'], /`status lock` needs the resource ID/],
     [['status', 'queue'], /`status queue` needs the queue key/],
@@ -182,6 +190,43 @@ test.serial('status lock shows the holders, their tokens and the waiters', async
   } finally {
     for (const lease of leases) await lease.release();
     await (await waiter).release();
+  }
+});
+
+test.serial('status lock shows a read-write lock and whether each holder reads or writes', async (t) => {
+  const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const id = env.id('cli-rw');
+  const readers = [await coordinator.acquire(id, { mode: 'read' }), await coordinator.acquire(id, { mode: 'read' })];
+  try {
+    const { code, stdout, stderr } = await cli(['status', 'lock', id]);
+    t.is(code, 0, stderr);
+    t.regex(stdout, new RegExp(`lock ${id} \\(read-write lock; workflow`));
+    for (const lease of readers) t.regex(stdout, new RegExp(`token ${lease.token}  reads  expires`));
+  } finally {
+    for (const lease of readers) await lease.release();
+  }
+});
+
+test.serial('status election shows who leads and the term, or that nobody does', async (t) => {
+  const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+  const id = env.id('cli-election');
+  const nobody = await cli(['status', 'election', id]);
+  t.is(nobody.code, 0, nobody.stderr);
+  t.regex(nobody.stdout, new RegExp(`election ${id}: nobody leads`));
+  const leadership = await coordinator.campaign(id, { value: 'worker-7' });
+  try {
+    const text = await cli(['status', 'election', id]);
+    t.is(text.code, 0, text.stderr);
+    t.regex(
+      text.stdout,
+      new RegExp(
+        `election ${id}: worker-7 leads, term ${leadership.term} \\(workflow temporal-coordination/election:${id}\\)`,
+      ),
+    );
+    const json = await cli(['status', 'election', id, '--json']);
+    t.deepEqual(JSON.parse(json.stdout), { leader: 'worker-7', term: leadership.term });
+  } finally {
+    await leadership.resign();
   }
 });
 
@@ -274,14 +319,14 @@ test.serial('status queue shows pending jobs, the paused flag, the processed cou
     const json = await cli(['status', 'queue', key, '--json']);
     t.is(json.code, 0, json.stderr);
     const status = JSON.parse(json.stdout) as {
-      active: boolean;
+      running: boolean;
       paused: boolean;
       pending: number;
-      running: string[];
+      runningJobs: string[];
       processed: number;
       recentFailures: { jobId: string; error: string; attempts: number }[];
     };
-    t.like(status, { active: true, paused: true, pending: 2, running: [], processed: 1 });
+    t.like(status, { running: true, paused: true, pending: 2, runningJobs: [], processed: 1 });
     t.is(status.recentFailures.length, 1);
     t.like(status.recentFailures[0], { jobId: failing.id, error: 'card declined', attempts: 1 });
 
@@ -368,7 +413,7 @@ test.serial('server refuses a port already in use, naming it', async (t) => {
 });
 
 test.serial(
-  'server starts the dev server, prints its address, namespace and Web UI, and stops on SIGINT',
+  'server starts the dev server, prints its address, namespace, Web UI, version and log file, and stops on SIGINT',
   async (t) => {
     // A free frontend port whose Web UI port (+1000) is free too.
     let port = await freePort();
@@ -395,6 +440,11 @@ test.serial(
       t.regex(stdout, /namespace: +cli-test/);
       t.regex(stdout, new RegExp(`Web UI: +http://(127\\.0\\.0\\.1|localhost):${port + 1000}`));
       t.regex(stdout, new RegExp(`export TEMPORAL_ADDRESS=127\\.0\\.0\\.1:${port} TEMPORAL_NAMESPACE=cli-test`));
+      t.regex(stdout, /version: +Temporal server \d+\.\d+\.\d+/);
+      // The server's own output (its banner, its warnings) goes to the log file, not to the terminal.
+      const logFile = /log: +(\S+)/.exec(stdout)?.[1] ?? '';
+      t.true(existsSync(logFile), stdout);
+      t.notRegex(stdout + stderr, /Server: +(127\.0\.0\.1|localhost):/);
       // It is a real server, with a real Web UI.
       const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
       const { namespaceInfo } = await connection.workflowService.describeNamespace({ namespace: 'cli-test' });

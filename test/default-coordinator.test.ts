@@ -8,7 +8,7 @@ import { quietRuntime, serverAddress, workflowBundle } from './_helpers/temporal
 
 // The module-level functions, as a user calls them: connected from TEMPORAL_ADDRESS, on the default task queue.
 test('the module-level functions connect from the environment and use the default task queue', async (t) => {
-  quietRuntime();
+  quietRuntime('default-coordinator');
   const { address, namespace } = serverAddress();
   const connection = await NativeConnection.connect({ address });
   const bundle = workflowBundle();

@@ -12,6 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import pg from 'pg';
 import { createCoordinator } from '../lib/index.js';
+import { ensureBuilt } from '../scripts/ensure-built.js';
 import { serverAddress } from './_helpers/temporal.js';
 
 const root = new URL('..', import.meta.url);
@@ -61,7 +62,7 @@ function numbers(text: string, pattern: RegExp): number[] {
 const increasing = (values: readonly number[]) => values.every((value, i) => i === 0 || value > values[i - 1]!);
 
 test.before('the package is built, as examples import it by name through dist/', async () => {
-  await run('npm', ['run', 'build', '--silent'], { cwd: root });
+  ensureBuilt();
   connection = await Connection.connect({ address: serverAddress().address });
 });
 

@@ -3,7 +3,7 @@ import { createCoordinator } from '../lib/index.js';
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { lockIdPrefix } from '../lib/ids.js';
 import { startDevServer, type DevServer } from '../lib/testing/index.js';
-import { quietRuntime, startTestEnv, type TestEnv } from './_helpers/temporal.js';
+import { logFile, quietRuntime, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -12,10 +12,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let server: DevServer;
 let env: TestEnv;
 test.before(async () => {
-  quietRuntime();
+  quietRuntime('lock-continue-as-new');
   server = await startDevServer({
     env: { ...process.env, TEMPORAL_ADDRESS: '' },
     dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 1_000 },
+    logFile: logFile('lock-continue-as-new-server'),
   });
   env = await startTestEnv('lock-can', { server });
 });

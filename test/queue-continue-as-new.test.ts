@@ -10,7 +10,7 @@ import { startDevServer, type DevServer } from '../lib/testing/index.js';
 import { createWorker } from '../lib/worker.js';
 import { queueLimits } from '../lib/workflows/queue-core.js';
 import type { queueWorkflow } from '../lib/workflows/queue-workflow.js';
-import { workflowBundle } from './_helpers/temporal.js';
+import { logFile, quietRuntime, workflowBundle } from './_helpers/temporal.js';
 
 const JOBS = 5_000;
 const started: number[] = [];
@@ -26,6 +26,7 @@ let client: Client;
 const taskQueue = `queue-can-${randomUUID().slice(0, 8)}`;
 
 test.before(async () => {
+  quietRuntime('queue-continue-as-new');
   // Always a server of its own (even under `npm test`), for the low continue-as-new threshold. Eager activity dispatch
   // halves each job's round trip on the dev server, which keeps 5,000 strictly sequential jobs to a few minutes.
   server = await startDevServer({
@@ -34,6 +35,7 @@ test.before(async () => {
       'limit.historyCount.suggestContinueAsNew': 200,
       'system.enableActivityEagerExecution': true,
     },
+    logFile: logFile('queue-continue-as-new-server'),
   });
   connection = await Connection.connect({ address: server.address });
   client = new Client({ connection, namespace: server.namespace });

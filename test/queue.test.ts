@@ -303,7 +303,7 @@ test('a drained queue completes its workflow after the linger', async (t) => {
   // How soon after the linger is a matter of load; waitForStatus fails the test if it never completes.
   const waited = await waitForStatus(key, 'COMPLETED', 60_000);
   t.log(`completed ${waited.toFixed(0)} ms after the result was read (linger ${queueTimings.linger} ms)`);
-  t.like(await queueStatus(key), { active: false, pending: 0, running: [] });
+  t.like(await queueStatus(key), { running: false, pending: 0, runningJobs: [] });
 });
 
 test('enqueues racing the idle exit are never lost', async (t) => {
@@ -397,7 +397,7 @@ test('a paused queue accepts jobs but starts none until resumed, then runs them 
   t.is(await running.result(), undefined, 'the running job finishes');
   // A window in which a job would have started, had the pause not held: a slower machine only makes it longer.
   await sleep(300);
-  t.like(await queueStatus(key), { active: true, paused: true, pending: 3, running: [] });
+  t.like(await queueStatus(key), { running: true, paused: true, pending: 3, runningJobs: [] });
   t.deepEqual(spansOf(key), [], 'no job started while paused');
   await resumeQueue(key);
   t.deepEqual(await Promise.all(handles.map((job) => job.result())), ['a', 'b', 'c']);
@@ -411,7 +411,7 @@ test('pausing an idle key keeps its workflow until resumed', async (t) => {
   t.is(await workflowStatus(key), 'NOT_FOUND', 'resuming an idle key starts nothing');
   await pauseQueue(key);
   await sleep(queueTimings.linger + 500);
-  t.like(await queueStatus(key), { active: true, paused: true });
+  t.like(await queueStatus(key), { running: true, paused: true });
   await resumeQueue(key);
   await waitForStatus(key, 'COMPLETED');
   t.pass();
@@ -428,11 +428,12 @@ test('queueStatus reports pending, running and processed jobs', async (t) => {
   while ((await first.status()).state !== 'running') await sleep(20);
   t.deepEqual(await queueStatus(key), {
     key,
+    running: true,
     active: true,
     paused: false,
     concurrency: 1,
     pending: 1,
-    running: ['first'],
+    runningJobs: ['first'],
     processed: 0,
     recentFailures: [],
   });
@@ -440,7 +441,7 @@ test('queueStatus reports pending, running and processed jobs', async (t) => {
   t.deepEqual(await first.status(), { state: 'running' });
   opened.add(gate);
   await second.result();
-  t.like(await queueStatus(key), { active: true, pending: 0, running: [], processed: 2 });
+  t.like(await queueStatus(key), { running: true, active: true, pending: 0, runningJobs: [], processed: 2 });
 });
 
 test('queueStatus of a key with no workflow is idle, not an error', async (t) => {
@@ -448,11 +449,12 @@ test('queueStatus of a key with no workflow is idle, not an error', async (t) =>
   const key = env.id('never');
   t.deepEqual(await queueStatus(key), {
     key,
+    running: false,
     active: false,
     paused: false,
     concurrency: 1,
     pending: 0,
-    running: [],
+    runningJobs: [],
     processed: 0,
     recentFailures: [],
   });
@@ -501,7 +503,7 @@ test('bad input throws before anything is sent', async (t) => {
     await t.throwsAsync(call(), { instanceOf: errorClass, message }, label);
   }
   t.is(await workflowStatus(key), 'NOT_FOUND', 'no workflow was started');
-  t.like(await queueStatus(key), { active: false });
+  t.like(await queueStatus(key), { running: false });
 });
 
 test('arguments survive the trip to the handler: dates become strings, undefined properties are dropped', async (t) => {

@@ -5,7 +5,7 @@ import { untilWaiting } from './_helpers/locks.js';
 import { startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 // Read-write locks through the package's entry point only. Readers and writers in separate processes against a
-// fenced table: test/cross-process.test.ts.
+// fenced table: test/rw-lock-cross-process.test.ts.
 
 let env: TestEnv;
 test.before(async () => {

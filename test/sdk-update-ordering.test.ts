@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { quietRuntime, serverAddress } from './_helpers/temporal.js';
 import { bumpUpdate, pokeSignal } from './_helpers/update-ordering-workflows.js';
@@ -24,11 +24,12 @@ let client: Client;
 let nativeConnection: NativeConnection;
 let workflowBundle: { code: string };
 test.before(async () => {
-  quietRuntime();
+  quietRuntime('sdk-update-ordering');
   const { address, namespace } = serverAddress();
   client = new Client({ connection: await Connection.connect({ address }), namespace });
   nativeConnection = await NativeConnection.connect({ address });
-  workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: undefined });
+  // Webpack's report is INFO: only its warnings and errors are worth printing.
+  workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
 });
 test.after.always(async () => {
   await nativeConnection?.close();

@@ -16,8 +16,14 @@ export type { JobFailure } from '../workflows/queue-core.js';
 const RPC_BUDGET = 30_000;
 const QUEUE_WORKFLOW = 'queueWorkflow';
 
-export interface QueueStatusResult extends QueueStatus {
+export interface QueueStatusResult extends Omit<QueueStatus, 'running'> {
   readonly key: string;
+  /** Whether a workflow is running for the key, as `lockStatus` says of a lock; an idle key reports empty counts. */
+  readonly running: boolean;
+  /** IDs of the jobs running now, oldest first. */
+  readonly runningJobs: readonly string[];
+  /** @deprecated Use `running`. */
+  readonly active: boolean;
 }
 
 export interface QueueApi {
@@ -92,16 +98,18 @@ class QueueClient {
         () => this.context.openRuns.getHandle(workflowId).query(queueStatusQuery),
         { budget: RPC_BUDGET },
       );
-      return { key, ...status };
+      const { running: runningJobs, ...rest } = status;
+      return { key, ...rest, running: true, runningJobs };
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError)) throw error;
       return {
         key,
+        running: false,
         active: false,
         paused: false,
         concurrency: 1,
         pending: 0,
-        running: [],
+        runningJobs: [],
         processed: 0,
         recentFailures: [],
       };

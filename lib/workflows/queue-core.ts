@@ -80,11 +80,6 @@ export type JobView =
 /** A queue's state as `queueStatus` reports it. */
 export interface QueueStatus {
   /** Whether a workflow is running for the key; an idle key has none and reports empty counts. */
-  readonly running: boolean;
-  /**
-   * Whether a workflow is running for the key.
-   * @deprecated Use `running`, the name `lockStatus` uses too.
-   */
   readonly active: boolean;
   readonly paused: boolean;
   /** How many jobs may run at once. */
@@ -92,7 +87,7 @@ export interface QueueStatus {
   /** Jobs waiting to start. */
   readonly pending: number;
   /** IDs of the jobs running now, oldest first. */
-  readonly runningJobs: readonly string[];
+  readonly running: readonly string[];
   /** Jobs finished (succeeded or failed for good) since the key's workflow started. */
   readonly processed: number;
   /** The latest jobs that failed for good, oldest first. */
@@ -348,12 +343,11 @@ export class QueueCore {
 
   status(): QueueStatus {
     return {
-      running: true,
       active: true,
       paused: this.paused,
       concurrency: this.concurrency,
       pending: this.pending.length,
-      runningJobs: [...this.running.keys()],
+      running: [...this.running.keys()],
       processed: this.processed,
       recentFailures: [...this.failures],
     };

@@ -2,10 +2,12 @@
 // workflows bundled once per run (TEMPORAL_COORDINATION_BUNDLE).
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { retryInterceptors } from '../../lib/index.js';
 import { createWorker, type CreateWorkerOptions } from '../../lib/worker.js';
+import { fileLogger, LOG_DIR_ENV } from '../../scripts/logs.js';
 
 export interface TestEnv {
   readonly address: string;
@@ -38,10 +40,31 @@ export function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
-/** Keeps the worker's INFO lines out of test output; must run before anything creates the SDK runtime. */
-export function quietRuntime(): void {
+/** The folder of this run's logs (`npm test` makes it and prints it), or `undefined` when run without it. */
+export function logDirectory(): string | undefined {
+  return process.env[LOG_DIR_ENV] || undefined;
+}
+
+/** `<name>.log` in the run's log folder, for a dev server of a test's own (`undefined`: the server's default). */
+export function logFile(name: string): string | undefined {
+  const dir = logDirectory();
+  return dir && join(dir, `${name}.log`);
+}
+
+/**
+ * Sends the SDK's worker and runtime warnings and errors to `<label>-<pid>.log` in the run's log folder, out of the
+ * test output (without a folder, to the console). Must run before anything creates the SDK runtime; the first call in
+ * a process wins.
+ */
+export function quietRuntime(label: string): void {
+  const dir = logDirectory();
+  const logger = dir ? fileLogger(join(dir, `${label}-${process.pid}.log`), 'WARN') : new DefaultLogger('WARN');
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    // Forwarded, the SDK core's own warnings go to the same logger; else they would go straight to stderr.
+    Runtime.install({
+      logger,
+      telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+    });
   } catch {
     // Already installed by an earlier call in this process.
   }
@@ -54,7 +77,7 @@ export interface TestEnvOptions extends Omit<CreateWorkerOptions, 'connection'> 
 
 /** Connects to the test server and starts a worker on a task queue of its own. */
 export async function startTestEnv(name: string, options: TestEnvOptions = {}): Promise<TestEnv> {
-  quietRuntime();
+  quietRuntime(name);
   const { server = serverAddress(), ...workerOptions } = options;
   const { address, namespace } = server;
   const taskQueue = `${name}-${randomUUID().slice(0, 8)}`;

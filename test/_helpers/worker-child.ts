@@ -7,7 +7,7 @@ import { quietRuntime, workflowBundle } from './temporal.js';
 export async function runChildWorker(jobs: NonNullable<CreateWorkerOptions['jobs']>): Promise<void> {
   const { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue } = process.env;
   if (!address || !taskQueue) throw new Error('TEMPORAL_ADDRESS and TASK_QUEUE are required');
-  quietRuntime();
+  quietRuntime(process.env['WORKER'] ? `worker-child-${process.env['WORKER']}` : 'worker-child');
   const connection = await NativeConnection.connect({ address });
   const bundle = workflowBundle();
   const worker = await createWorker({

@@ -103,7 +103,7 @@ async function closedRuns(client: Client, workflowId: string): Promise<RunRecord
     30_000,
     'every run listed closed',
   );
-  quietRuntime();
+  quietRuntime('lock-worker-kill');
   const bundle = workflowBundle();
   const replayErrors = new Map<string, string>();
   for await (const result of Worker.runReplayHistories(

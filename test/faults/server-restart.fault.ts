@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevServer, type DevServer } from '../../lib/testing/index.js';
 import { freePort } from '../_helpers/net.js';
+import { logFile } from '../_helpers/temporal.js';
 import { runServerFaults } from './_helpers/server-faults.js';
 
 const quick = process.env['FAULTS_QUICK'] === '1';
@@ -20,6 +21,7 @@ test(`restarting the server ${RESTARTS} times mid-run: no overlap, no lost waite
     port: await freePort(),
     dbFilename: join(scratch, 'temporal.db'),
     env: { ...process.env, TEMPORAL_ADDRESS: '' },
+    logFile: logFile('server-restart-server'),
   };
   let server: DevServer = await startDevServer(serverOptions);
   t.teardown(async () => {
