@@ -97,8 +97,9 @@ export async function runLevel<T>(
     try {
       value = await Promise.race([measuring, worker.crashed]);
     } catch (error) {
-      // The contenders stop on failure and on Ctrl-C: let them, before their connections close.
-      await Promise.race([measuring.catch(() => {}), delay(SETTLE_TIMEOUT)]);
+      // The contenders stop on failure and on Ctrl-C: let them, before their connections close. The timer is unref'd:
+      // once they have stopped, it must not keep the process alive.
+      await Promise.race([measuring.catch(() => {}), delay(SETTLE_TIMEOUT, undefined, { ref: false })]);
       throw error;
     }
     const usage = await meter.stop();
