@@ -169,9 +169,8 @@ export class WaitingRoom {
       // Called off once none of its callers waits any more: with no worker to answer, it would hang.
       const signals = [...batch.values()].flat();
       const callOff = new AbortController();
-      const answered = new AbortController();
       const onAbort = () => signals.every((signal) => signal.aborted) && callOff.abort();
-      for (const signal of signals) signal.addEventListener('abort', onAbort, { signal: answered.signal });
+      for (const signal of signals) signal.addEventListener('abort', onAbort);
       const states = await this.client
         .withAbortSignal(callOff.signal, () =>
           this.client.getHandle(this.workflowId).query(requestStatesQuery, requestIds),
@@ -183,7 +182,9 @@ export class WaitingRoom {
             ? requestIds.map((): RequestState => ({ state: 'unknown' }))
             : requestIds.map(() => (error instanceof Error ? error : new Error(String(error)))),
         )
-        .finally(() => answered.abort());
+        .finally(() => {
+          for (const signal of signals) signal.removeEventListener('abort', onAbort);
+        });
       requestIds.forEach((requestId, i) => this.events.emit(`state ${requestId}`, states[i] ?? { state: 'unknown' }));
     }
     this.querying = false;
