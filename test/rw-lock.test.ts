@@ -37,7 +37,7 @@ test('readers hold together, a writer alone, and a reader that came after a wait
   await reading.release();
 });
 
-test('withReadLock sections overlap and withWriteLock sections never overlap anything', async (t) => {
+test('withReadLock sections queued together hold together, and withWriteLock sections never beside anything', async (t) => {
   const id = env.id('rw-sections');
   let readers = 0;
   let writers = 0;
@@ -57,8 +57,23 @@ test('withReadLock sections overlap and withWriteLock sections never overlap any
       await sleep(50);
       writers--;
     });
-  await Promise.all([read(), read(), read(), write(), read(), write(), read()]);
-  t.true(mostReaders > 1, `at most ${mostReaders} readers at once`);
+  // Queued in a known order behind a writer: three readers, a writer, two readers.
+  const first = await coordinator().acquire(id, { mode: 'write' });
+  const sections: Promise<void>[] = [];
+  for (const [section, waiting] of [
+    [read, 1],
+    [read, 2],
+    [read, 3],
+    [write, 4],
+    [read, 5],
+    [read, 6],
+  ] as const) {
+    sections.push(section());
+    await untilWaiting(coordinator(), id, waiting);
+  }
+  await first.release();
+  await Promise.all(sections);
+  t.is(mostReaders, 3, 'the three readers queued together held together');
 });
 
 test('a read-write request on a busy lock, and a lock request on a busy read-write lock, fail with LockModeMismatchError', async (t) => {
