@@ -42,3 +42,12 @@ export async function until(
 export function report(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
+
+/** Listens for a line `stop` on stdin, with which a test ends a contender script's loops; `requested` says if it came. */
+export function stopLine(): { readonly requested: boolean } {
+  const stop = { requested: false };
+  process.stdin.setEncoding('utf8').on('data', (chunk: string) => {
+    if (chunk.includes('stop')) stop.requested = true;
+  });
+  return stop;
+}

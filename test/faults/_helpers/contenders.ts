@@ -3,7 +3,7 @@
 // after the acquisitions in progress are granted and done; then one JSON summary line is printed and the process exits.
 // Usage: node --import tsx contenders.ts (TEMPORAL_ADDRESS, TASK_QUEUE, RESOURCE, NAME, CONTENDERS, SECTION_MS).
 import { Fence } from './fence.js';
-import { connect, report, requiredEnv, sleep } from './client.js';
+import { connect, report, requiredEnv, sleep, stopLine } from './client.js';
 
 const resource = requiredEnv('RESOURCE');
 const name = requiredEnv('NAME');
@@ -12,10 +12,7 @@ const sectionMs = Number(process.env['SECTION_MS'] ?? 30);
 
 const fence = Fence.open();
 const { coordinator, close } = await connect();
-let stopping = false;
-process.stdin.setEncoding('utf8').on('data', (chunk: string) => {
-  if (chunk.includes('stop')) stopping = true;
-});
+const stop = stopLine();
 
 interface Stats {
   grants: number;
@@ -27,7 +24,7 @@ interface Stats {
 async function contend(writer: string): Promise<Stats> {
   const stats: Stats = { grants: 0, tokens: [], maxWaitMs: 0, errors: [] };
   const { withLock } = coordinator();
-  while (!stopping) {
+  while (!stop.requested) {
     const asked = performance.now();
     try {
       await withLock(resource, async (lease) => {

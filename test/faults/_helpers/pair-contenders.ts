@@ -6,7 +6,7 @@
 // Usage: node --import tsx pair-contenders.ts (TEMPORAL_ADDRESS, TASK_QUEUE, RESOURCES, NAME, SECTION_MS).
 import type { LeaseSet } from '../../../lib/index.js';
 import { Fence } from './fence.js';
-import { connect, report, requiredEnv, sleep } from './client.js';
+import { connect, report, requiredEnv, sleep, stopLine } from './client.js';
 
 const resources = requiredEnv('RESOURCES').split(',');
 const name = requiredEnv('NAME');
@@ -14,10 +14,7 @@ const sectionMs = Number(process.env['SECTION_MS'] ?? 5);
 
 const fence = Fence.open();
 const { coordinator, close } = await connect();
-let stopping = false;
-process.stdin.setEncoding('utf8').on('data', (chunk: string) => {
-  if (chunk.includes('stop')) stopping = true;
-});
+const stop = stopLine();
 
 /** Two distinct resources, in random order. */
 function pickPair(): [string, string] {
@@ -46,7 +43,7 @@ let sections = 0;
 let maxWaitMs = 0;
 await fence.warm();
 report({ ready: name });
-while (!stopping) {
+while (!stop.requested) {
   const asked = performance.now();
   try {
     await withLocks(pickPair(), async (leases) => {

@@ -5,7 +5,7 @@
 // `{ name, mode, grants, tokens: [token...], maxWaitMs, errors: [message...] }`.
 // Usage: node --import tsx rw-contenders.ts (TEMPORAL_ADDRESS, TASK_QUEUE, RESOURCE, NAME, MODE, SECTION_MS, PAUSE_MS).
 import type { Lease } from '../../../lib/index.js';
-import { connect, report, requiredEnv, sleep } from './client.js';
+import { connect, report, requiredEnv, sleep, stopLine } from './client.js';
 import { RwFence, type RwMode } from './rw-fence.js';
 
 const resource = requiredEnv('RESOURCE');
@@ -16,10 +16,7 @@ const pauseMs = Number(process.env['PAUSE_MS'] ?? 0);
 
 const fence = RwFence.open();
 const { coordinator, close } = await connect();
-let stopping = false;
-process.stdin.setEncoding('utf8').on('data', (chunk: string) => {
-  if (chunk.includes('stop')) stopping = true;
-});
+const stop = stopLine();
 
 /** Writes `enter`, waits, writes `exit` (unless the fence refused the `enter`). */
 async function section(lease: Lease): Promise<void> {
@@ -35,7 +32,7 @@ const errors: string[] = [];
 let maxWaitMs = 0;
 await fence.warm();
 report({ ready: name });
-while (!stopping) {
+while (!stop.requested) {
   const asked = performance.now();
   try {
     await withRwLock(resource, async (lease) => {
