@@ -7,6 +7,7 @@
  * npx temporal-coordination status lock invoice:42       # holders, tokens, waiters
  * npx temporal-coordination status queue customer:7      # pending, running, processed, failures
  * npx temporal-coordination status election reports      # who leads, and the term
+ * npx temporal-coordination cancel customer:7 job-17      # a pending job never runs, a running one is told to stop
  * npx temporal-coordination release invoice:42 --token 1795869370050001
  * npx temporal-coordination repair lock invoice:42      # terminate its run if its workflow tasks keep failing
  * ```
@@ -38,12 +39,14 @@ Commands:
   status lock <id>              Holders (fencing tokens, expiry), waiters of a lock or semaphore.
   status queue <key>            Pending and running jobs, processed count, recent failures of a queue key.
   status election <id>          Who leads an election, and the leader's term.
+  cancel <key> <jobId>          Cancel a queue job: a pending job never runs, a running job's handler is told to stop.
+                                  --reason <text>  why, kept with the job
   release <id> --token <n>      Force the release of the lease holding token <n> (for operators; recorded).
                                   --reason <text>  why, kept with the release
   repair lock <id>              Terminate the lock's run if its workflow task failed 3 times in a row with no success
                                   (it can make no progress); the next request starts a new run with higher tokens.
 
-Options of status, release and repair:
+Options of status, cancel, release and repair:
   --address <host:port>         Temporal frontend (default: TEMPORAL_ADDRESS, else localhost:7233)
   --namespace <ns>              Namespace (default: TEMPORAL_NAMESPACE, else "default")
   --id-prefix <prefix>          The coordinator's idPrefix (default "${DEFAULT_ID_PREFIX}")
@@ -54,8 +57,8 @@ Connection settings come from the environment as for every Temporal tool (@tempo
 TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE.`;
 
 const SYNOPSIS =
-  'Usage: temporal-coordination server | status lock|queue|election <id> | release <id> --token <n> | ' +
-  'repair lock <id>';
+  'Usage: temporal-coordination server | status lock|queue|election <id> | cancel <key> <jobId> | ' +
+  'release <id> --token <n> | repair lock <id>';
 
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
@@ -306,6 +309,11 @@ function printQueue(status: QueueStatusResult, workflowId: string): void {
   console.log(`  pending:     ${status.pending}`);
   console.log(`  running:     ${status.runningJobs.length === 0 ? 'none' : status.runningJobs.join(', ')}`);
   console.log(`  processed:   ${status.processed}`);
+  console.log(`  cancelled:   ${status.cancelled}`);
+  if (status.rateLimit) {
+    console.log(`  rate limit:  ${status.rateLimit.max} job start(s) per ${status.rateLimit.per} ms`);
+  }
+  for (const { jobId, runAt } of status.delayed) console.log(`  delayed:     ${jobId} until ${runAt.toISOString()}`);
   console.log(`  recent failures: ${status.recentFailures.length === 0 ? 'none' : status.recentFailures.length}`);
   for (const failure of status.recentFailures) {
     const when = new Date(failure.failedAt).toISOString();
@@ -404,6 +412,31 @@ async function release(positionals: string[], values: Values): Promise<void> {
   }
 }
 
+// ---- cancel ----
+
+async function cancel(positionals: string[], values: Values): Promise<void> {
+  const [key, jobId, ...extra] = positionals;
+  if (key === undefined || key === '' || jobId === undefined || jobId === '') {
+    throw new UsageError('`cancel` needs the queue key and the job ID: cancel <key> <jobId>');
+  }
+  if (extra.length > 0) throw new UsageError(`Unexpected argument(s): ${extra.join(' ')}`);
+  allowOnly('cancel', values, ['address', 'namespace', 'id-prefix', 'timeout', 'json', 'reason']);
+  const connected = await connect(values);
+  try {
+    const workflowId = queueIdPrefix(connected.idPrefix) + key;
+    const reason = values.reason ?? `temporal-coordination cancel (CLI, pid ${process.pid})`;
+    const result = await ask(connected, `the cancel of ${jobId} on ${key}`, workflowId, () =>
+      connected.coordinator.cancelJob(key, jobId, { reason }),
+    );
+    if (values.json) console.log(JSON.stringify({ ...result, key, jobId, reason }, null, 2));
+    else if (!result.cancelled)
+      throw new CliError(`Job ${jobId} of queue ${key} had finished or is unknown: nothing was cancelled.`);
+    else console.log(`Cancelled job ${jobId} of queue ${key} (reason: ${reason}).`);
+  } finally {
+    await connected.close();
+  }
+}
+
 // ---- repair ----
 
 async function repair(positionals: string[], values: Values): Promise<void> {
@@ -448,6 +481,8 @@ async function main(argv: string[]): Promise<void> {
       return server(values);
     case 'status':
       return status(rest, values);
+    case 'cancel':
+      return cancel(rest, values);
     case 'release':
       return release(rest, values);
     case 'repair':

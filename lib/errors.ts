@@ -108,6 +108,20 @@ export class JobNotFoundError extends CoordinationError {
   }
 }
 
+/** Thrown by `job.result()` when the job was cancelled (`job.cancel()`, `cancelJob`, the CLI's `cancel`). */
+export class JobCancelledError extends CoordinationError {
+  override readonly name = 'JobCancelledError';
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+    /** The reason given to the cancel, if any. */
+    readonly reason: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(`Job \`${jobId}\` on queue \`${key}\` was cancelled${reason === undefined ? '' : `: ${reason}`}`, options);
+  }
+}
+
 /** Thrown when the Temporal server cannot be reached within the retry budget. The last RPC error is the `cause`. */
 export class ServerUnavailableError extends CoordinationError {
   override readonly name = 'ServerUnavailableError';

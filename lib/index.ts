@@ -19,6 +19,7 @@ export type { AcquireAllOptions, AcquireOptions, LockMode, LockOptions, TryAcqui
 export type { ForceReleaseOptions, Lease, LeaseSet, LockStatusResult } from './lock/client.js';
 export {
   CoordinationError,
+  JobCancelledError,
   JobFailedError,
   JobNotFoundError,
   LeaseLostError,
@@ -62,11 +63,19 @@ export const observe: Coordinator['observe'] = (...args) => defaultCoordinator()
 /** `leader` of the default coordinator (see `configure`). */
 export const leader: Coordinator['leader'] = (...args) => defaultCoordinator().leader(...args);
 
-export type { EnqueueOptions, JobResultOptions, JobRetryOptions } from './queue/options.js';
-export type { Job, JobFailure, JobStatus, QueueStatusResult } from './queue/client.js';
+export type {
+  CancelJobOptions,
+  EnqueueOptions,
+  JobResultOptions,
+  JobRetryOptions,
+  RateLimitOptions,
+} from './queue/options.js';
+export type { CancelResult, Job, JobFailure, JobStatus, QueueStatusResult } from './queue/client.js';
 
 /** `enqueue` of the default coordinator (see `configure`). */
 export const enqueue: Coordinator['enqueue'] = (...args) => defaultCoordinator().enqueue(...args);
+/** `cancelJob` of the default coordinator (see `configure`). */
+export const cancelJob: Coordinator['cancelJob'] = (...args) => defaultCoordinator().cancelJob(...args);
 /** `queueStatus` of the default coordinator (see `configure`). */
 export const queueStatus: Coordinator['queueStatus'] = (...args) => defaultCoordinator().queueStatus(...args);
 /** `pauseQueue` of the default coordinator (see `configure`). */

@@ -16,7 +16,7 @@ import { DEFAULT_TASK_QUEUE } from './context.js';
 import { createJobActivities, type JobHandlers } from './queue/activities.js';
 import { workflowRequestActivities } from './workflow-requests/activities.js';
 
-export type { JobHandler, JobHandlers } from './queue/activities.js';
+export { currentJob, type JobContext, type JobHandler, type JobHandlers } from './queue/activities.js';
 
 /**
  * The activities a worker hosting the coordination workflows needs (pass them to your own `Worker` if you host it
@@ -73,7 +73,9 @@ export interface CreateWorkerOptions extends Partial<Omit<WorkerOptions, 'connec
 
 /**
  * Creates a Temporal `Worker` hosting the coordination workflows (and the given queue jobs) on the coordination task
- * queue. Call `worker.run()` to start it and `worker.shutdown()` to stop it.
+ * queue. Call `worker.run()` to start it and `worker.shutdown()` to stop it. It sends activity heartbeats at most once
+ * a second (`defaultHeartbeatThrottleInterval: '1s'` unless given), so that a cancelled job's handler hears of it
+ * within about a second.
  */
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<Worker> {
   const { connection, namespace, taskQueue = DEFAULT_TASK_QUEUE, jobs = {}, ...workerOptions } = options;
@@ -86,6 +88,8 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<W
   }
   return Worker.create({
     ...(workerOptions.workflowBundle ? {} : { workflowsPath }),
+    // A cancel reaches a running job with the answer to a heartbeat: at most one per second keeps that prompt.
+    defaultHeartbeatThrottleInterval: '1s',
     ...workerOptions,
     workflowFailureErrorTypes: { ...workflowFailureErrorTypes, ...workerOptions.workflowFailureErrorTypes },
     activities: { ...createActivities(jobs), ...workerOptions.activities },

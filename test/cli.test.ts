@@ -102,6 +102,7 @@ test.serial('--help lists every command and exits with code 0', async (t) => {
     'status lock <id>',
     'status queue <key>',
     'status election <id>',
+    'cancel <key> <jobId>',
     'release <id> --token <n>',
   ];
   for (const command of commands) {
@@ -341,6 +342,38 @@ test.serial('status queue shows pending jobs, the paused flag, the processed cou
     await coordinator.resumeQueue(key);
   }
 });
+
+test.serial(
+  'cancel removes a pending job, and status queue shows the cancel, the rate limit and delayed jobs',
+  async (t) => {
+    const coordinator = createCoordinator({ client: env.client, taskQueue: env.taskQueue });
+    const key = env.id('cli-cancel');
+    await coordinator.pauseQueue(key);
+    const rateLimit = { max: 5, per: '1m' } as const;
+    const doomed = await coordinator.enqueue(key, 'noop', [], { rateLimit });
+    const later = await coordinator.enqueue(key, 'noop', [], { delay: '1h', rateLimit });
+    try {
+      const done = await cli(['cancel', key, doomed.id, '--reason', 'duplicate order']);
+      t.is(done.code, 0, done.stderr);
+      t.regex(done.stdout, new RegExp(`Cancelled job ${doomed.id} of queue ${key} \\(reason: duplicate order\\)`));
+      t.deepEqual(await doomed.status(), { state: 'cancelled', reason: 'duplicate order' });
+      const again = await cli(['cancel', key, 'no-such-job']);
+      t.is(again.code, 1);
+      t.regex(again.stderr, /had finished or is unknown: nothing was cancelled/);
+      const text = await cli(['status', 'queue', key]);
+      t.is(text.code, 0, text.stderr);
+      t.regex(text.stdout, /cancelled: +1/);
+      t.regex(text.stdout, /rate limit: +5 job start\(s\) per 60000 ms/);
+      t.regex(text.stdout, new RegExp(`delayed: +${later.id} until \\S+`));
+      const usage = await cli(['cancel', key]);
+      t.is(usage.code, 2);
+      t.regex(usage.stderr, /`cancel` needs the queue key and the job ID/);
+    } finally {
+      await later.cancel();
+      await coordinator.resumeQueue(key);
+    }
+  },
+);
 
 test.serial('status queue of a key with no workflow says it is idle', async (t) => {
   const key = env.id('cli-idle-queue');

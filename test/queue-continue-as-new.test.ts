@@ -2,10 +2,11 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { DEFAULT_ID_PREFIX } from '../lib/context.js';
 import { queueIdPrefix } from '../lib/ids.js';
-import { createCoordinator, JobNotFoundError, type Job } from '../lib/index.js';
+import { createCoordinator, JobCancelledError, JobNotFoundError, type Job } from '../lib/index.js';
 import { startDevServer, type DevServer } from '../lib/testing/index.js';
 import { createWorker } from '../lib/worker.js';
 import { queueLimits } from '../lib/workflows/queue-core.js';
@@ -16,6 +17,8 @@ const JOBS = 5_000;
 const started: number[] = [];
 let running = 0;
 let overlaps = 0;
+/** `mark` jobs by key: label, start time and the run that started it. */
+const marks = new Map<string, { label: string; at: number; runId: string }[]>();
 
 let server: DevServer;
 let connection: Connection;
@@ -47,6 +50,12 @@ test.before(async () => {
     namespace: server.namespace,
     taskQueue,
     jobs: {
+      mark(key: string, label: string) {
+        const list = marks.get(key) ?? [];
+        marks.set(key, list);
+        list.push({ label, at: Date.now(), runId: Context.current().info.workflowExecution!.runId });
+        return label;
+      },
       async count(index: number) {
         running++;
         if (running > 1) overlaps++;
@@ -105,6 +114,32 @@ test('5,000 jobs on one key run in order across many continue-as-new runs', asyn
   const runs = await countRuns(workflowId);
   t.log(`${runs} runs`);
   t.true(runs > 20, 'the queue continued-as-new many times');
+});
+
+test('a delayed job and a cancelled one, pending across continue-as-new, keep their place and their cancel', async (t) => {
+  t.timeout(5 * 60_000);
+  const { enqueue } = createCoordinator({ client, taskQueue });
+  const key = `can-delayed-${randomUUID()}`;
+  const workflowId = queueIdPrefix(DEFAULT_ID_PREFIX) + key;
+  const accepted = Date.now();
+  const delayed = await enqueue(key, 'mark', [key, 'delayed'], { delay: '10s' });
+  const firstRun = (await client.workflow.getHandle(workflowId).describe()).runId;
+  const cancelled = await enqueue(key, 'mark', [key, 'cancelled']);
+  t.deepEqual(await cancelled.cancel({ reason: 'not needed' }), { cancelled: true });
+  // 150 enqueue signals behind the delayed job: about 600 history events, past the suggestion (200) while it waits.
+  const labels = Array.from({ length: 150 }, (_, i) => `job-${i}`);
+  const handles = [];
+  for (const label of labels) handles.push(await enqueue(key, 'mark', [key, label]));
+  t.is(await handles.at(-1)!.result(), labels.at(-1));
+  const list = marks.get(key) ?? [];
+  t.deepEqual(
+    list.map((mark) => mark.label),
+    ['delayed', ...labels],
+  );
+  t.true(list[0]!.at >= accepted + 10_000, 'the delayed job waited for its time');
+  t.not(list[0]!.runId, firstRun, 'it started in a later run than the one that accepted it');
+  const error = await t.throwsAsync(cancelled.result(), { instanceOf: JobCancelledError });
+  t.is(error?.reason, 'not needed', 'the cancel was carried to the run that answers');
 });
 
 async function countRuns(workflowId: string): Promise<number> {

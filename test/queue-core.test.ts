@@ -21,7 +21,7 @@ const job = (jobId: string, concurrency = 1, args: unknown[] = []): EnqueueReque
 
 function drain(core: QueueCore): string[] {
   const started: string[] = [];
-  for (let next = core.next(); next; next = core.next()) {
+  for (let next = core.next(0); next; next = core.next(0)) {
     started.push(next.jobId);
     core.succeed(next.jobId, next.jobId);
   }
@@ -31,8 +31,8 @@ function drain(core: QueueCore): string[] {
 test('jobs start in enqueue order, one at a time by default', (t) => {
   const core = new QueueCore(QueueCore.empty(), options);
   for (const id of ['a', 'b', 'c']) t.true(core.enqueue(job(id)));
-  t.is(core.next()?.jobId, 'a');
-  t.is(core.next(), undefined, 'nothing else starts while a runs');
+  t.is(core.next(0)?.jobId, 'a');
+  t.is(core.next(0), undefined, 'nothing else starts while a runs');
   core.succeed('a', 1);
   t.deepEqual(drain(core), ['b', 'c']);
   t.true(core.canExit());
@@ -43,9 +43,9 @@ test('the job that finds the queue empty sets its concurrency; a busy queue keep
   core.enqueue(job('a', 2));
   core.enqueue(job('b', 5));
   core.enqueue(job('c', 5));
-  t.is(core.next()?.jobId, 'a');
-  t.is(core.next()?.jobId, 'b');
-  t.is(core.next(), undefined);
+  t.is(core.next(0)?.jobId, 'a');
+  t.is(core.next(0)?.jobId, 'b');
+  t.is(core.next(0), undefined);
   t.is(core.status().concurrency, 2);
   core.succeed('a', 1);
   core.succeed('b', 1);
@@ -58,7 +58,7 @@ test('a known job ID is ignored while pending, running or remembered as finished
   const core = new QueueCore(QueueCore.empty(), options);
   t.true(core.enqueue(job('a')));
   t.false(core.enqueue(job('a')), 'pending');
-  core.next();
+  core.next(0);
   t.false(core.enqueue(job('a')), 'running');
   core.succeed('a', 'done');
   t.false(core.enqueue(job('a')), 'finished');
@@ -75,7 +75,7 @@ test('a paused queue starts nothing and does not exit, even when empty', (t) => 
   core.pause();
   t.false(core.canExit());
   core.enqueue(job('a'));
-  t.is(core.next(), undefined);
+  t.is(core.next(0), undefined);
   t.like(core.status(), { paused: true, pending: 1 });
   core.resume();
   t.deepEqual(drain(core), ['a']);
@@ -86,7 +86,7 @@ test('failures are recorded with their attempts, messages cut, and only the late
   const core = new QueueCore(QueueCore.empty(), options);
   for (const id of ['a', 'b', 'c', 'd']) core.enqueue(job(id));
   for (const id of ['a', 'b', 'c', 'd']) {
-    core.next();
+    core.next(0);
     core.fail(id, `${id} went wrong in a very long way`, 5, 1_000);
   }
   const { recentFailures, processed } = core.status();
@@ -103,7 +103,7 @@ test('retained results stay within their byte budget, newest kept', (t) => {
   const core = new QueueCore(QueueCore.empty(), options);
   for (let i = 0; i < 5; i++) {
     core.enqueue(job(`j${i}`));
-    core.next();
+    core.next(0);
     core.succeed(`j${i}`, 'x'.repeat(60));
   }
   t.like(core.jobState('j4'), { state: 'succeeded', retained: true, result: 'x'.repeat(60) });
@@ -111,7 +111,7 @@ test('retained results stay within their byte budget, newest kept', (t) => {
   const retained = [0, 1, 2, 3, 4].filter((i) => (core.jobState(`j${i}`) as { retained?: boolean }).retained);
   t.deepEqual(retained, [2, 3, 4]);
   core.enqueue(job('huge'));
-  core.next();
+  core.next(0);
   core.succeed('huge', 'y'.repeat(500));
   t.deepEqual(core.jobState('huge'), { jobId: 'huge', state: 'succeeded', retained: false }, 'too big to keep at all');
 });
@@ -120,7 +120,7 @@ test('trim drops results and old records to fit, never pending jobs', (t) => {
   const core = new QueueCore(QueueCore.empty(), { ...options, resultBytes: 10_000 });
   for (let i = 0; i < 5; i++) {
     core.enqueue(job(`done-${i}`));
-    core.next();
+    core.next(0);
     core.succeed(`done-${i}`, 'r'.repeat(100));
   }
   core.enqueue(job('waiting', 1, ['a'.repeat(300)]));
@@ -139,7 +139,7 @@ test('trim drops results and old records to fit, never pending jobs', (t) => {
 test('a snapshot cannot be taken with jobs running', (t) => {
   const core = new QueueCore(QueueCore.empty(), options);
   core.enqueue(job('a'));
-  core.next();
+  core.next(0);
   t.throws(() => core.snapshot());
 });
 
@@ -212,7 +212,7 @@ test('any sequence of enqueues, starts, outcomes, pauses and restores keeps FIFO
             break;
           }
           case 'start':
-            for (let next = core.next(); next; next = core.next()) {
+            for (let next = core.next(0); next; next = core.next(0)) {
               if (paused || running.length >= concurrency) return false;
               started.push(next.jobId);
               running.push(next.jobId);
@@ -253,4 +253,81 @@ test('any sequence of enqueues, starts, outcomes, pauses and restores keeps FIFO
     { numRuns: 2_000 },
   );
   t.pass();
+});
+
+test('a cancelled pending job leaves the queue wherever it stands; the ones behind it move up', (t) => {
+  const core = new QueueCore(QueueCore.empty(), options);
+  for (const id of ['a', 'b', 'c', 'd']) core.enqueue(job(id));
+  t.is(core.cancel({ jobId: 'c', reason: 'not needed' }), 'pending');
+  t.deepEqual(core.jobState('d'), { state: 'pending', position: 2 });
+  t.deepEqual(core.jobState('c'), { jobId: 'c', state: 'cancelled', reason: 'not needed' });
+  t.is(core.cancel({ jobId: 'c' }), 'none', 'a job already cancelled is no longer pending');
+  t.false(core.enqueue(job('c')), 'a cancelled job ID is remembered, so a late duplicate does not run it');
+  t.deepEqual(drain(core), ['a', 'b', 'd']);
+  t.is(core.status().cancelled, 1);
+  t.is(core.cancel({ jobId: 'a' }), 'none', 'a finished job is not cancelled');
+  t.is(core.cancel({ jobId: 'zz' }), 'none');
+});
+
+test('a cancelled running job is marked until it settles: cancelled if it stopped, its outcome if it finished', (t) => {
+  const core = new QueueCore(QueueCore.empty(), { ...options, resultBytes: 10_000 });
+  core.enqueue(job('a', 2));
+  core.enqueue(job('b', 2));
+  core.next(0);
+  core.next(0);
+  t.is(core.cancel({ jobId: 'a', reason: 'r' }), 'running');
+  t.is(core.cancel({ jobId: 'b' }), 'running');
+  t.deepEqual(core.jobState('a'), { state: 'running', cancelRequested: true });
+  core.stopped('a');
+  core.succeed('b', 42);
+  t.deepEqual(core.jobState('a'), { jobId: 'a', state: 'cancelled', reason: 'r' });
+  t.deepEqual(core.jobState('b'), { jobId: 'b', state: 'succeeded', retained: true, result: 42, cancelRequested: true });
+  t.is(core.status().cancelled, 1);
+  t.is(core.status().processed, 1);
+});
+
+test('a delayed head holds the queue until its time, and the jobs behind it wait (FIFO)', (t) => {
+  const core = new QueueCore(QueueCore.empty(), options);
+  core.enqueue({ ...job('a'), runAt: 1_000 });
+  core.enqueue(job('b'));
+  t.is(core.next(999), undefined);
+  t.is(core.wakeAt(999), 1_000);
+  t.deepEqual(core.jobState('a'), { state: 'pending', position: 0, runAt: 1_000 });
+  t.deepEqual(core.status().delayed, [{ jobId: 'a', runAt: 1_000 }]);
+  t.false(core.canExit(), 'a delayed job keeps the workflow');
+  t.is(core.next(1_000)?.jobId, 'a');
+  t.is(core.wakeAt(1_000), undefined, 'nothing to wake for while a runs');
+  core.succeed('a', null);
+  t.is(core.next(1_000)?.jobId, 'b');
+});
+
+test('a rate limit spaces starts so that at most max start in any window, across a snapshot', (t) => {
+  let core = new QueueCore(QueueCore.empty(), options);
+  for (let i = 0; i < 7; i++) core.enqueue({ ...job(`j${i}`), rateLimit: { max: 3, per: 100 } });
+  const starts: number[] = [];
+  for (let now = 0; now <= 250; now += 10) {
+    for (let next = core.next(now); next; next = core.next(now)) {
+      starts.push(now);
+      core.succeed(next.jobId, null);
+    }
+    if (now === 120) core = new QueueCore(core.snapshot(), options);
+  }
+  t.deepEqual(starts, [0, 0, 0, 100, 100, 100, 200]);
+  t.deepEqual(core.status().rateLimit, { max: 3, per: 100 });
+  for (let i = 0; i + 3 < starts.length; i++) t.true(starts[i + 3]! - starts[i]! >= 100);
+});
+
+test('the job that finds the queue empty sets the rate limit, or clears it', (t) => {
+  const core = new QueueCore(QueueCore.empty(), options);
+  core.enqueue({ ...job('a'), rateLimit: { max: 1, per: 1_000 } });
+  core.enqueue(job('b'));
+  t.is(core.next(0)?.jobId, 'a');
+  core.succeed('a', null);
+  t.is(core.next(10), undefined, 'b keeps the limit the queue was busy with');
+  t.is(core.wakeAt(10), 1_000);
+  t.is(core.next(1_000)?.jobId, 'b');
+  core.succeed('b', null);
+  core.enqueue(job('c'));
+  t.is(core.status().rateLimit, undefined);
+  t.is(core.next(1_001)?.jobId, 'c');
 });

@@ -331,6 +331,31 @@ test('jobs enqueued from a workflow keep their place among client enqueues of th
   );
 });
 
+test('un-awaited enqueues of one workflow to one key run in call order', async (t) => {
+  const key = env.id('workflow-enqueue-order');
+  const labels = Array.from({ length: 12 }, (_, i) => `job-${i}`);
+  const ids = await env.client.workflow.execute<typeof enqueueingWorkflow>('enqueueingWorkflow', {
+    workflowId: env.id('burst-enqueuer'),
+    taskQueue: env.taskQueue,
+    args: [
+      {
+        key,
+        taskQueue: env.taskQueue,
+        jobs: labels.map((label) => ({ label })),
+        unawaited: true,
+      } satisfies EnqueueingInput,
+    ],
+  });
+  const { enqueue } = coordinator();
+  const last = await enqueue(key, 'note', [key, 'client-after']);
+  await last.result();
+  t.is(ids.length, labels.length);
+  t.deepEqual(
+    notes.filter((note) => note.key === key).map(({ label }) => label),
+    [...labels, 'client-after'],
+  );
+});
+
 test('bad job input from a workflow fails its enqueue at once, with the client check as a TypeError failure', async (t) => {
   const requester = await env.client.workflow.start<typeof enqueueingWorkflow>('enqueueingWorkflow', {
     workflowId: env.id('bad-enqueuer'),

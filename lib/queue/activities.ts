@@ -1,9 +1,56 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { failureTypes } from '../errors.js';
 import { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
 
 export { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
+
+/**
+ * How often a running job tells the server it is alive, after its first second. The server's answer is how a cancel
+ * reaches the job; the worker sends at most one heartbeat per throttle interval (`createWorker` makes it 1 s).
+ */
+const HEARTBEAT_EVERY = 1_000;
+
+/** What a job's handler can learn about the job it runs, from `currentJob()`. */
+export interface JobContext {
+  readonly jobId: string;
+  /** The job's name (its handler's key in `jobs`). */
+  readonly name: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /**
+   * Aborted when the job is cancelled (reason: a `CancelledFailure`), and when the worker shuts down or the attempt
+   * times out. A handler that rejects after a cancel ends the job as cancelled; one that returns anyway succeeds.
+   */
+  readonly signal: AbortSignal;
+}
+
+const jobStorage = new AsyncLocalStorage<JobContext>();
+
+/**
+ * The job the calling handler runs: call it from a job handler (or anything it calls) on a worker made with
+ * `createWorker`. Throws a `TypeError` outside a job.
+ */
+export function currentJob(): JobContext {
+  const job = jobStorage.getStore();
+  if (!job) throw new TypeError('currentJob() was called outside a queue job handler');
+  return job;
+}
+
+/** Heartbeats while a long job runs (local activities learn of a cancel without them). */
+function keepAlive(context: Context): () => void {
+  if (context.info.isLocal) return () => undefined;
+  let interval: NodeJS.Timeout | undefined;
+  const first = setTimeout(() => {
+    context.heartbeat();
+    interval = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY);
+  }, HEARTBEAT_EVERY);
+  return () => {
+    clearTimeout(first);
+    clearInterval(interval);
+  };
+}
 
 /** A queue job handler: receives the job's arguments; its return value becomes the job's result. */
 export type JobHandler = (...args: never[]) => unknown;
@@ -48,8 +95,9 @@ export function createJobActivities(jobs: JobHandlers): Record<string, (input: R
       throw new TypeError(`Expected job \`${name}\` to be a function, got ${typeof handler}`);
   }
   return {
-    async [RUN_JOB_ACTIVITY]({ name, args }: RunJobInput) {
-      const { attempt } = Context.current().info;
+    async [RUN_JOB_ACTIVITY]({ jobId = '', name, args }: RunJobInput) {
+      const context = Context.current();
+      const { attempt } = context.info;
       const handler = Object.hasOwn(jobs, name) ? jobs[name] : undefined;
       if (!handler) {
         throw ApplicationFailure.create({
@@ -59,10 +107,16 @@ export function createJobActivities(jobs: JobHandlers): Record<string, (input: R
           details: [{ attempt }],
         });
       }
+      const stop = keepAlive(context);
+      const job: JobContext = { jobId, name, attempt, signal: context.cancellationSignal };
       try {
-        return await (handler as (...args: unknown[]) => unknown)(...args);
+        return await jobStorage.run(job, () => (handler as (...args: unknown[]) => unknown)(...args));
       } catch (error) {
+        // Whatever a cancelled handler rejects with (an AbortError, say), the job ends as cancelled, not failed.
+        if (context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason;
         throw withAttempt(error, attempt);
+      } finally {
+        stop();
       }
     },
   };

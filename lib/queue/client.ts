@@ -2,22 +2,35 @@ import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { checkResourceId, queueIdPrefix } from '../ids.js';
 import { retryTransient } from '../rpc.js';
-import { enqueueSignal, pauseSignal, queueStatusQuery, resumeSignal } from '../workflows/definitions.js';
-import type { QueueStatus } from '../workflows/queue-core.js';
+import {
+  cancelJobSignal,
+  enqueueSignal,
+  jobStatesQuery,
+  pauseSignal,
+  queueStatusQuery,
+  resumeSignal,
+} from '../workflows/definitions.js';
+import type { JobView, QueueStatus, RateLimit } from '../workflows/queue-core.js';
 import type { QueueWorkflowInput, queueWorkflow } from '../workflows/queue-workflow.js';
-import { JobWatcher, QueueJob, type Job } from './job.js';
-import type { EnqueueOptions } from './options.js';
-import { toEnqueueRequest } from './validate.js';
+import { JobWatcher, QueueJob, type CancelResult, type Job } from './job.js';
+import type { CancelJobOptions, EnqueueOptions } from './options.js';
+import { toCancelRequest, toEnqueueRequest } from './validate.js';
 
-export type { Job, JobStatus } from './job.js';
+export type { CancelResult, Job, JobStatus } from './job.js';
 export type { JobFailure } from '../workflows/queue-core.js';
 
 /** How long one call may retry transient server failures before it throws `ServerUnavailableError`. */
 const RPC_BUDGET = 30_000;
 const QUEUE_WORKFLOW = 'queueWorkflow';
 
-export interface QueueStatusResult extends Omit<QueueStatus, 'running'> {
+export interface QueueStatusResult extends Omit<QueueStatus, 'running' | 'cancelled' | 'delayed' | 'rateLimit'> {
   readonly key: string;
+  /** Jobs cancelled since the key's workflow started. */
+  readonly cancelled: number;
+  /** Pending jobs waiting for their `runAt` (the first 100), in queue order. */
+  readonly delayed: readonly { readonly jobId: string; readonly runAt: Date }[];
+  /** The key's rate limit (`per` in ms), if the job that found it idle set one. */
+  readonly rateLimit?: RateLimit;
   /** Whether a workflow is running for the key, as `lockStatus` says of a lock; an idle key reports empty counts. */
   readonly running: boolean;
   /** IDs of the jobs running now, oldest first. */
@@ -31,9 +44,12 @@ export interface QueueApi {
    * Appends a job to `key`'s queue and resolves once the server has durably accepted it (not when it ran). A worker
    * started with `createWorker({ jobs: { [name]: handler } })` runs `handler(...args)`: one job of a key at a time (or
    * `concurrency`), strictly in enqueue order, retries in place; keys run in parallel. Everything is validated
-   * first: a `TypeError` or `RangeError` naming the bad argument means nothing was sent.
+   * first: a `TypeError` or `RangeError` naming the bad argument means nothing was sent. Calls of this coordinator for
+   * one key take effect in call order, awaited or not (each is sent once the one before it is accepted).
    */
   enqueue<T = unknown>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>>;
+  /** Cancels one of `key`'s jobs by ID, as `job.cancel()` does. */
+  cancelJob(key: string, jobId: string, options?: CancelJobOptions): Promise<CancelResult>;
   /** Pending and running jobs, processed count, recent failures and the paused flag of `key`, read with a query. */
   queueStatus(key: string): Promise<QueueStatusResult>;
   /**
@@ -49,15 +65,32 @@ export function createQueueApi(context: Context): QueueApi {
   const queues = new QueueClient(context);
   return {
     enqueue: (key, name, args, options) => queues.enqueue(key, name, args, options),
+    cancelJob: (key, jobId, options) => queues.cancelJob(key, jobId, options),
     queueStatus: (key) => queues.queueStatus(key),
     pauseQueue: (key) => queues.pauseQueue(key),
     resumeQueue: (key) => queues.resumeQueue(key),
   };
 }
 
+/** Whether a job's state, read right after a cancel reached its run, shows the cancel took it pending or running. */
+function cancelTook(view: JobView | undefined): boolean {
+  switch (view?.state) {
+    case 'cancelled':
+      return true;
+    case 'running':
+    case 'succeeded':
+    case 'failed':
+      return view.cancelRequested === true;
+    default:
+      return false;
+  }
+}
+
 class QueueClient {
   private readonly prefix: string;
   private readonly watcher: JobWatcher;
+  /** Per queue workflow: the last request sent or being sent, so the next goes out after it (call order). */
+  private readonly tails = new Map<string, Promise<void>>();
 
   constructor(private readonly context: Context) {
     this.prefix = queueIdPrefix(context.idPrefix);
@@ -73,21 +106,68 @@ class QueueClient {
     return { workflowId, taskQueue: this.context.taskQueue, args: [{}] as [QueueWorkflowInput] };
   }
 
+  /**
+   * Runs `send` once every request to the same workflow made before it has settled, so that one process's requests
+   * to one key take effect in call order; keys stay independent.
+   */
+  private inOrder<T>(workflowId: string, send: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(workflowId);
+    const sent = previous ? previous.then(send) : send();
+    const tail = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(workflowId, tail);
+    void tail.then(() => {
+      if (this.tails.get(workflowId) === tail) this.tails.delete(workflowId);
+    });
+    return sent;
+  }
+
   async enqueue<T>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>> {
     const workflowId = this.workflowIdOf(key);
     const request = toEnqueueRequest(name, args, options);
     // A retry after a lost reply sends the signal again; the workflow ignores the job ID the second time.
-    const handle = await retryTransient(
-      'enqueue',
-      () =>
-        this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
-          ...this.startOptions(workflowId),
-          signal: enqueueSignal,
-          signalArgs: [request],
-        }),
-      { budget: RPC_BUDGET },
+    const handle = await this.inOrder(workflowId, () =>
+      retryTransient(
+        'enqueue',
+        () =>
+          this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
+            ...this.startOptions(workflowId),
+            signal: enqueueSignal,
+            signalArgs: [request],
+          }),
+        { budget: RPC_BUDGET },
+      ),
     );
-    return new QueueJob<T>(this.watcher, workflowId, key, request.jobId, handle.signaledRunId);
+    const cancel = (jobKey: string, jobId: string, cancelOptions?: CancelJobOptions) =>
+      this.cancelJob(jobKey, jobId, cancelOptions);
+    return new QueueJob<T>(this.watcher, cancel, workflowId, key, request.jobId, handle.signaledRunId);
+  }
+
+  async cancelJob(key: string, jobId: string, options?: CancelJobOptions): Promise<CancelResult> {
+    const workflowId = this.workflowIdOf(key);
+    const { request, signal } = toCancelRequest(jobId, options);
+    signal?.throwIfAborted();
+    return this.inOrder(workflowId, async () => {
+      const handle = this.context.openRuns.getHandle(workflowId);
+      try {
+        // A plain signal: a key with no workflow has no pending or running job, and must not get a workflow.
+        await retryTransient('cancelJob', () => handle.signal(cancelJobSignal, request), {
+          budget: RPC_BUDGET,
+          ...(signal ? { signal } : {}),
+        });
+        // The server answers a query after the workflow task that takes the signal, so this reads its effect.
+        const [view] = await retryTransient('cancelJob', () => handle.query(jobStatesQuery, [request.jobId]), {
+          budget: RPC_BUDGET,
+          ...(signal ? { signal } : {}),
+        });
+        return { cancelled: cancelTook(view) };
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError) return { cancelled: false };
+        throw error;
+      }
+    });
   }
 
   async queueStatus(key: string): Promise<QueueStatusResult> {
@@ -98,8 +178,15 @@ class QueueClient {
         () => this.context.openRuns.getHandle(workflowId).query(queueStatusQuery),
         { budget: RPC_BUDGET },
       );
-      const { running: runningJobs, ...rest } = status;
-      return { key, ...rest, running: true, runningJobs };
+      const { running: runningJobs, cancelled = 0, delayed = [], ...rest } = status;
+      return {
+        key,
+        ...rest,
+        running: true,
+        runningJobs,
+        cancelled,
+        delayed: delayed.map(({ jobId, runAt }) => ({ jobId, runAt: new Date(runAt) })),
+      };
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError)) throw error;
       return {
@@ -111,6 +198,8 @@ class QueueClient {
         pending: 0,
         runningJobs: [],
         processed: 0,
+        cancelled: 0,
+        delayed: [],
         recentFailures: [],
       };
     }
@@ -118,23 +207,28 @@ class QueueClient {
 
   async pauseQueue(key: string): Promise<void> {
     const workflowId = this.workflowIdOf(key);
-    await retryTransient(
-      'pauseQueue',
-      () =>
-        this.context.client.workflow.signalWithStart<typeof queueWorkflow, []>(QUEUE_WORKFLOW, {
-          ...this.startOptions(workflowId),
-          signal: pauseSignal,
-          signalArgs: [],
-        }),
-      { budget: RPC_BUDGET },
+    await this.inOrder(workflowId, () =>
+      retryTransient(
+        'pauseQueue',
+        () =>
+          this.context.client.workflow.signalWithStart<typeof queueWorkflow, []>(QUEUE_WORKFLOW, {
+            ...this.startOptions(workflowId),
+            signal: pauseSignal,
+            signalArgs: [],
+          }),
+        { budget: RPC_BUDGET },
+      ),
     );
   }
 
   async resumeQueue(key: string): Promise<void> {
-    const handle = this.context.client.workflow.getHandle(this.workflowIdOf(key));
+    const workflowId = this.workflowIdOf(key);
+    const handle = this.context.client.workflow.getHandle(workflowId);
     try {
       // A plain signal: resuming a key with no workflow must not start one.
-      await retryTransient('resumeQueue', () => handle.signal(resumeSignal), { budget: RPC_BUDGET });
+      await this.inOrder(workflowId, () =>
+        retryTransient('resumeQueue', () => handle.signal(resumeSignal), { budget: RPC_BUDGET }),
+      );
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
     }

@@ -5,25 +5,35 @@ import {
   WorkflowNotFoundError,
   type WorkflowClient,
 } from '@temporalio/client';
-import { JobFailedError, JobNotFoundError } from '../errors.js';
+import { JobCancelledError, JobFailedError, JobNotFoundError } from '../errors.js';
 import { optionalSignal } from '../options.js';
 import { retryTransient, type RetryOptions } from '../rpc.js';
 import { jobStatesQuery } from '../workflows/definitions.js';
 import type { JobView } from '../workflows/queue-core.js';
 import type { queueWorkflow } from '../workflows/queue-workflow.js';
-import type { JobResultOptions } from './options.js';
+import type { CancelJobOptions, JobResultOptions } from './options.js';
 
 /**
- * Where a job stands: `pending` with the number of jobs ahead of it (0: next to start), `running`, `succeeded`,
- * `failed` for good with its last error and attempt count, or `unknown` (never enqueued, past the retention bound, or
- * its key's workflow was terminated).
+ * Where a job stands: `pending` with the number of jobs ahead of it (0: next to start) and its `runAt` if it was
+ * delayed, `running` (`cancelRequested` once a cancel reached it), `succeeded`, `failed` for good with its last error
+ * and attempt count, `cancelled`, or `unknown` (never enqueued, past the retention bound, or its key's workflow was
+ * terminated).
  */
 export type JobStatus =
-  | { readonly state: 'pending'; readonly position: number }
-  | { readonly state: 'running' }
+  | { readonly state: 'pending'; readonly position: number; readonly runAt?: Date }
+  | { readonly state: 'running'; readonly cancelRequested?: true }
   | { readonly state: 'succeeded' }
   | { readonly state: 'failed'; readonly error: string; readonly attempts: number }
+  | { readonly state: 'cancelled'; readonly reason?: string }
   | { readonly state: 'unknown' };
+
+/** What a cancel found: `true` when the job was pending (it will never run) or running (its handler was told). */
+export interface CancelResult {
+  readonly cancelled: boolean;
+}
+
+/** Cancels one job of a key (the queue client's `cancelJob`). */
+export type CancelJob = (key: string, jobId: string, options?: CancelJobOptions) => Promise<CancelResult>;
 
 /** A handle to an enqueued job. */
 export interface Job<T = unknown> {
@@ -35,9 +45,16 @@ export interface Job<T = unknown> {
    * Waits for the job to finish and resolves with its handler's return value, whether the key's workflow is still
    * running, has continued-as-new or has exited. Rejects with `JobFailedError` if it failed for good, and with
    * `JobNotFoundError` once the queue no longer remembers it (past the last 1,000 finished jobs or 512 KiB of
-   * results). Keeps waiting through worker and server outages; pass `signal` to stop.
+   * results), and with `JobCancelledError` if it was cancelled. Keeps waiting through worker and server outages; pass
+   * `signal` to stop.
    */
   result(options?: JobResultOptions): Promise<T>;
+  /**
+   * Cancels the job: a pending job leaves the queue and never runs; a running job's handler is told through
+   * `currentJob().signal` and the key moves on once it settles. Resolves `{ cancelled: true }` if the job was pending
+   * or running (again for a job already cancelled), `{ cancelled: false }` if it had finished or is unknown.
+   */
+  cancel(options?: CancelJobOptions): Promise<CancelResult>;
   /** Where the job stands now, read with a query (no history cost). */
   status(): Promise<JobStatus>;
 }
@@ -248,12 +265,17 @@ export class QueueJob<T> implements Job<T> {
 
   constructor(
     private readonly watcher: JobWatcher,
+    private readonly cancelJob: CancelJob,
     private readonly workflowId: string,
     readonly key: string,
     readonly id: string,
     signaledRunId: string,
   ) {
     this.runId = signaledRunId;
+  }
+
+  cancel(options?: CancelJobOptions): Promise<CancelResult> {
+    return this.cancelJob(this.key, this.id, options);
   }
 
   async result(options: JobResultOptions = {}): Promise<T> {
@@ -271,6 +293,8 @@ export class QueueJob<T> implements Job<T> {
           throw new JobNotFoundError(this.key, this.id);
         case 'failed':
           throw new JobFailedError(this.key, this.id, settled.attempts, settled.error);
+        case 'cancelled':
+          throw new JobCancelledError(this.key, this.id, settled.reason);
         case 'unknown':
           throw new JobNotFoundError(this.key, this.id);
         case 'gone':
@@ -294,6 +318,12 @@ export class QueueJob<T> implements Job<T> {
           return { state: 'succeeded' };
         case 'failed':
           return { state: 'failed', error: view.error, attempts: view.attempts };
+        case 'cancelled':
+          return view.reason === undefined ? { state: 'cancelled' } : { state: 'cancelled', reason: view.reason };
+        case 'pending':
+          return view.runAt === undefined
+            ? { state: 'pending', position: view.position }
+            : { state: 'pending', position: view.position, runAt: new Date(view.runAt) };
         default:
           return view;
       }

@@ -55,6 +55,44 @@ export interface EnqueueOptions {
    * @default 1
    */
   readonly concurrency?: number;
+  /**
+   * Starts the job no earlier than this long after the enqueue is accepted. The queue stays FIFO: the key's later
+   * jobs wait behind a delayed job. Not with `runAt`.
+   * @default undefined (start as soon as the jobs ahead of it are done)
+   */
+  readonly delay?: Duration;
+  /**
+   * Starts the job no earlier than this time (a `Date`, or milliseconds since the epoch); a past time means now. The
+   * key's later jobs wait behind it. Not with `delay`.
+   * @default undefined
+   */
+  readonly runAt?: Date | number;
+  /**
+   * Spaces the key's job starts so that at most `max` start in any window of `per`. Like `concurrency`, the job that
+   * finds the key's queue empty sets it (or clears it, by leaving it out) for as long as the queue stays busy.
+   * @default undefined (no limit)
+   */
+  readonly rateLimit?: RateLimitOptions;
+}
+
+export interface RateLimitOptions {
+  /** How many job starts a window may hold: an integer from 1 to 1,000. */
+  readonly max: number;
+  /** The window's length, such as `'1m'`. */
+  readonly per: Duration;
+}
+
+export interface CancelJobOptions {
+  /**
+   * Why, kept with the job and carried by the `JobCancelledError` its `result()` rejects with (at most 500 characters).
+   * @default undefined
+   */
+  readonly reason?: string;
+  /**
+   * Stops waiting for the answer, rejecting with `signal.reason`; a cancel already sent still takes effect.
+   * @default undefined
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface JobResultOptions {

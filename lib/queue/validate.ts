@@ -1,13 +1,23 @@
 // Everything `enqueue` is given is checked here, before any RPC: a bad job is never partially enqueued.
 import { randomUUID } from 'node:crypto';
-import { positiveDuration, positiveInteger } from '../options.js';
-import { queueLimits, type EnqueueRequest, type JobRetryPolicy } from '../workflows/queue-core.js';
-import type { EnqueueOptions, JobRetryOptions } from './options.js';
+import { optionalSignal, positiveDuration, positiveInteger } from '../options.js';
+import {
+  queueLimits,
+  type CancelRequest,
+  type EnqueueRequest,
+  type JobRetryPolicy,
+  type RateLimit,
+} from '../workflows/queue-core.js';
+import type { CancelJobOptions, EnqueueOptions, JobRetryOptions, RateLimitOptions } from './options.js';
 
 const DEFAULT_TIMEOUT = 60_000;
 const DEFAULT_MAXIMUM_ATTEMPTS = 5;
 
-const enqueueOptionNames = new Set(['jobId', 'retry', 'timeout', 'concurrency']);
+const enqueueOptionNames = new Set(['jobId', 'retry', 'timeout', 'concurrency', 'delay', 'runAt', 'rateLimit']);
+const rateLimitOptionNames = new Set(['max', 'per']);
+const cancelOptionNames = new Set(['reason', 'signal']);
+/** Most starts a rate limit's window may hold (the workflow remembers that many start times). */
+const MAX_RATE = 1_000;
 const retryOptionNames = new Set([
   'initialInterval',
   'backoffCoefficient',
@@ -136,33 +146,88 @@ function checkRetry(retry: unknown): JobRetryPolicy {
   return policy;
 }
 
+function checkJobId(jobId: unknown): string {
+  nonEmptyString('jobId', jobId);
+  const id = jobId as string;
+  if (id.length > queueLimits.maxJobIdLength) {
+    throw new RangeError(`Expected \`jobId\` to be at most ${queueLimits.maxJobIdLength} characters, got ${id.length}`);
+  }
+  return id;
+}
+
+function checkRateLimit(rateLimit: unknown): RateLimit {
+  checkKnownOptions('rateLimit', rateLimit, rateLimitOptionNames, 'rateLimit.');
+  const { max, per } = rateLimit as RateLimitOptions;
+  positiveInteger('rateLimit.max', max);
+  if (max > MAX_RATE) throw new RangeError(`Expected \`rateLimit.max\` to be at most ${MAX_RATE}, got ${max}`);
+  if (per === undefined) throw new TypeError("Expected `rateLimit.per` to be a duration such as '1m'");
+  return { max, per: positiveDuration('rateLimit.per', per) };
+}
+
+/** When a job may start, from `delay` or `runAt` (ms since the epoch), or `undefined` for as soon as possible. */
+function checkStartTime(delay: unknown, runAt: unknown, now: number): number | undefined {
+  if (delay !== undefined && runAt !== undefined) {
+    throw new TypeError('Expected at most one of `delay` and `runAt`, got both');
+  }
+  if (delay !== undefined) return delay === 0 ? now : now + positiveDuration('delay', delay);
+  if (runAt === undefined) return undefined;
+  const time = runAt instanceof Date ? runAt.getTime() : runAt;
+  if (typeof time !== 'number') {
+    throw new TypeError(`Expected \`runAt\` to be a Date or milliseconds since the epoch, got ${show(runAt)}`);
+  }
+  if (!Number.isFinite(time)) throw new RangeError(`Expected \`runAt\` to be a valid time, got ${show(runAt)}`);
+  return time;
+}
+
+function checkConcurrency(concurrency: unknown): number {
+  if (concurrency === undefined) return 1;
+  positiveInteger('concurrency', concurrency);
+  if ((concurrency as number) > queueLimits.maxConcurrency) {
+    throw new RangeError(
+      `Expected \`concurrency\` to be at most ${queueLimits.maxConcurrency}, got ${concurrency as number}`,
+    );
+  }
+  return concurrency as number;
+}
+
 /** Validates a job and applies every default: the result is exactly what the enqueue signal carries. */
-export function toEnqueueRequest(name: unknown, args: unknown, options: unknown): EnqueueRequest {
+export function toEnqueueRequest(name: unknown, args: unknown, options: unknown, now = Date.now()): EnqueueRequest {
   nonEmptyString('name', name);
   checkArgs(args);
   if (options === undefined) options = {};
   checkKnownOptions('options', options, enqueueOptionNames, '');
-  const { jobId, retry, timeout, concurrency } = options as EnqueueOptions;
-  if (jobId !== undefined) {
-    nonEmptyString('jobId', jobId);
-    if (jobId.length > queueLimits.maxJobIdLength) {
-      throw new RangeError(
-        `Expected \`jobId\` to be at most ${queueLimits.maxJobIdLength} characters, got ${jobId.length}`,
-      );
-    }
-  }
-  if (concurrency !== undefined) {
-    positiveInteger('concurrency', concurrency);
-    if (concurrency > queueLimits.maxConcurrency) {
-      throw new RangeError(`Expected \`concurrency\` to be at most ${queueLimits.maxConcurrency}, got ${concurrency}`);
-    }
-  }
+  const { jobId, retry, timeout, concurrency, delay, runAt, rateLimit } = options as EnqueueOptions;
+  const startAt = checkStartTime(delay, runAt, now);
   return {
-    jobId: jobId ?? randomUUID(),
+    jobId: jobId === undefined ? randomUUID() : checkJobId(jobId),
     name: name as string,
     args: args as readonly unknown[],
     retry: checkRetry(retry),
     timeout: timeout === undefined ? DEFAULT_TIMEOUT : positiveDuration('timeout', timeout),
-    concurrency: concurrency ?? 1,
+    concurrency: checkConcurrency(concurrency),
+    // Left out when unset, so a plain job's signal is what it always was.
+    ...(startAt === undefined ? {} : { runAt: startAt }),
+    ...(rateLimit === undefined ? {} : { rateLimit: checkRateLimit(rateLimit) }),
+  };
+}
+
+/** Validates a cancel: the job ID and `{ reason, signal }`. */
+export function toCancelRequest(jobId: unknown, options: unknown): { request: CancelRequest; signal?: AbortSignal } {
+  checkJobId(jobId);
+  if (options === undefined) options = {};
+  checkKnownOptions('options', options, cancelOptionNames, '');
+  const { reason, signal } = options as CancelJobOptions;
+  if (reason !== undefined) {
+    if (typeof reason !== 'string') throw new TypeError(`Expected \`reason\` to be a string, got ${show(reason)}`);
+    if (reason.length > queueLimits.errorLength) {
+      throw new RangeError(
+        `Expected \`reason\` to be at most ${queueLimits.errorLength} characters, got ${reason.length}`,
+      );
+    }
+  }
+  const checkedSignal = optionalSignal('signal', signal);
+  return {
+    request: reason === undefined ? { jobId: jobId as string } : { jobId: jobId as string, reason },
+    ...(checkedSignal ? { signal: checkedSignal } : {}),
   };
 }

@@ -46,10 +46,15 @@ export const leadershipQuery = defineQuery<LeadershipView, [afterSeq: number]>(
 );
 
 // ---- Per-key job queues ----
-import type { EnqueueRequest, JobView, QueueStatus } from './queue-core.js';
+import type { CancelRequest, EnqueueRequest, JobView, QueueStatus } from './queue-core.js';
 
 /** Append a job to the key's queue. Sent with signal-with-start; a job ID the queue already knows is ignored. */
 export const enqueueSignal = defineSignal<[EnqueueRequest]>('temporal-coordination.queue.enqueue');
+/**
+ * Cancel one job: a pending job is dropped, a running one's handler is told to stop. Read the job's state afterwards
+ * (`jobStatesQuery`) to learn what the cancel found.
+ */
+export const cancelJobSignal = defineSignal<[CancelRequest]>('temporal-coordination.queue.cancel');
 /** Stop starting jobs (running ones finish); the queue workflow stays up while paused. */
 export const pauseSignal = defineSignal('temporal-coordination.queue.pause');
 /** Start jobs again, in order. */

@@ -24,9 +24,13 @@ export interface EnqueuedJob {
   readonly id: string;
 }
 
+/** Per queue workflow ID: this workflow's last enqueue to it, so the next one is sent after it (call order). */
+const tails = new Map<string, Promise<unknown>>();
+
 /**
  * Appends a job to `key`'s queue from workflow code, and resolves once the queue has durably accepted it (not when it
- * ran). It joins the same queue, in the same order, as jobs enqueued by clients. The arguments and options are checked
+ * ran). It joins the same queue, in the same order, as jobs enqueued by clients; this workflow's enqueues to one key
+ * take effect in call order, awaited or not. The arguments and options are checked
  * by the activity exactly as the client checks them: bad input rejects with an `ActivityFailure` whose cause is a
  * non-retryable `ApplicationFailure` of type `TypeError` or `RangeError`.
  *
@@ -50,6 +54,16 @@ export async function enqueue(
   });
   // Fixed here, in workflow code: every attempt of the activity (and any replay) sends the same job.
   const jobId = enqueueOptions.jobId ?? uuid4();
-  const id = await enqueueActivity({ key, name, args, options: { ...enqueueOptions, jobId }, idPrefix });
-  return { key, id };
+  // A Date would reach the activity as a string.
+  const { runAt } = enqueueOptions;
+  const sentOptions = { ...enqueueOptions, jobId, ...(runAt instanceof Date ? { runAt: runAt.getTime() } : {}) };
+  const queue = `${idPrefix}${String(key)}`;
+  const previous = tails.get(queue) ?? Promise.resolve();
+  const sent = previous.then(() => enqueueActivity({ key, name, args, options: sentOptions, idPrefix }));
+  const tail = sent.catch(() => undefined);
+  tails.set(queue, tail);
+  void tail.then(() => {
+    if (tails.get(queue) === tail) tails.delete(queue);
+  });
+  return { key, id: await sent };
 }

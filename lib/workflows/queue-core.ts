@@ -52,12 +52,42 @@ export interface EnqueueRequest {
   readonly timeout: number;
   /** How many of the key's jobs may run at once; taken from the job that finds the queue empty. */
   readonly concurrency: number;
+  /** Not started before this time (ms since the epoch); the jobs behind it wait too. */
+  readonly runAt?: number;
+  /** Spacing of the key's job starts; taken, like `concurrency`, from the job that finds the queue empty. */
+  readonly rateLimit?: RateLimit;
+}
+
+/** At most `max` job starts in any window of `per` ms. */
+export interface RateLimit {
+  readonly max: number;
+  readonly per: number;
+}
+
+/** A request to cancel one job: a pending job is dropped, a running one is told to stop. */
+export interface CancelRequest {
+  readonly jobId: string;
+  readonly reason?: string;
 }
 
 /** How a finished job ended; results past the retention bound are dropped (`retained: false`). */
 export type JobOutcome =
-  | { readonly jobId: string; readonly state: 'succeeded'; readonly retained: boolean; readonly result?: unknown }
-  | { readonly jobId: string; readonly state: 'failed'; readonly error: string; readonly attempts: number };
+  | {
+      readonly jobId: string;
+      readonly state: 'succeeded';
+      readonly retained: boolean;
+      readonly result?: unknown;
+      /** A cancel reached the job while it ran, and its handler finished anyway. */
+      readonly cancelRequested?: true;
+    }
+  | {
+      readonly jobId: string;
+      readonly state: 'failed';
+      readonly error: string;
+      readonly attempts: number;
+      readonly cancelRequested?: true;
+    }
+  | { readonly jobId: string; readonly state: 'cancelled'; readonly reason?: string };
 
 /** A job that failed for good. */
 export interface JobFailure {
@@ -72,8 +102,8 @@ export interface JobFailure {
 
 /** What the queue knows about one job. */
 export type JobView =
-  | { readonly state: 'pending'; readonly position: number }
-  | { readonly state: 'running' }
+  | { readonly state: 'pending'; readonly position: number; readonly runAt?: number }
+  | { readonly state: 'running'; readonly cancelRequested?: true }
   | JobOutcome
   | { readonly state: 'unknown' };
 
@@ -90,6 +120,12 @@ export interface QueueStatus {
   readonly running: readonly string[];
   /** Jobs finished (succeeded or failed for good) since the key's workflow started. */
   readonly processed: number;
+  /** Jobs cancelled since the key's workflow started (while pending or while running). */
+  readonly cancelled?: number;
+  /** The key's rate limit, if the job that found it idle set one. */
+  readonly rateLimit?: RateLimit;
+  /** Pending jobs that wait for their `runAt` (at most the first 100), in queue order. */
+  readonly delayed?: readonly { readonly jobId: string; readonly runAt: number }[];
   /** The latest jobs that failed for good, oldest first. */
   readonly recentFailures: readonly JobFailure[];
 }
@@ -99,6 +135,10 @@ export interface QueueSnapshot {
   readonly concurrency: number;
   readonly paused: boolean;
   readonly processed: number;
+  readonly cancelled?: number;
+  readonly rateLimit?: RateLimit;
+  /** Start times of the latest jobs (at most `rateLimit.max`), oldest first. */
+  readonly starts?: readonly number[];
   readonly pending: readonly EnqueueRequest[];
   /** Finished jobs, oldest first. */
   readonly finished: readonly JobOutcome[];
@@ -151,16 +191,28 @@ interface Finished {
   resultBytes: number;
 }
 
+/** How a cancel found its job: still pending (dropped), running (told to stop), or neither. */
+export type CancelFound = 'pending' | 'running' | 'none';
+
+/** Longest list of delayed jobs a status reports. */
+const DELAYED_SHOWN = 100;
+
 export class QueueCore {
   private concurrency: number;
+  private rateLimit: RateLimit | undefined;
+  /** Start times of the latest jobs, oldest first, as many as the rate limit looks back at. */
+  private starts: number[];
   private paused: boolean;
   private processed: number;
+  private cancelled: number;
   private readonly pending: EnqueueRequest[];
   /** Per pending job: its serialised size, and its sequence number (position = its number - the head's). */
   private readonly pendingInfo = new Map<string, { bytes: number; seq: number }>();
   private nextSeq = 0;
   private pendingTotal = 0;
   private readonly running = new Map<string, EnqueueRequest>();
+  /** Running jobs a cancel reached, with its reason. */
+  private readonly cancelling = new Map<string, string | undefined>();
   private readonly finished: Finished[] = [];
   private readonly finishedById = new Map<string, Finished>();
   private finishedTotal = 0;
@@ -174,8 +226,11 @@ export class QueueCore {
     private readonly options: QueueCoreOptions,
   ) {
     this.concurrency = snapshot.concurrency;
+    this.rateLimit = snapshot.rateLimit;
+    this.starts = [...(snapshot.starts ?? [])];
     this.paused = snapshot.paused;
     this.processed = snapshot.processed;
+    this.cancelled = snapshot.cancelled ?? 0;
     this.pending = [];
     for (const job of snapshot.pending) this.addPending(job);
     for (const outcome of snapshot.finished) this.addFinished(outcome);
@@ -192,6 +247,19 @@ export class QueueCore {
     this.pending.push(job);
     this.pendingInfo.set(job.jobId, { bytes, seq: this.nextSeq++ });
     this.pendingTotal += bytes;
+  }
+
+  /** Takes a pending job out of the queue, wherever it stands; the ones behind it move up. */
+  private removePending(jobId: string): EnqueueRequest | undefined {
+    const info = this.pendingInfo.get(jobId);
+    if (!info) return undefined;
+    const index = info.seq - this.pendingInfo.get(this.pending[0]!.jobId)!.seq;
+    const [job] = this.pending.splice(index, 1);
+    this.pendingInfo.delete(jobId);
+    this.pendingTotal -= info.bytes;
+    for (let i = index; i < this.pending.length; i++) this.pendingInfo.get(this.pending[i]!.jobId)!.seq--;
+    this.nextSeq--;
+    return job;
   }
 
   private addFinished(outcome: JobOutcome): void {
@@ -230,7 +298,8 @@ export class QueueCore {
     const entry = this.finished[index]!;
     const { outcome } = entry;
     if (outcome.state !== 'succeeded' || !outcome.retained) return;
-    const dropped: JobOutcome = { jobId: outcome.jobId, state: 'succeeded', retained: false };
+    const dropped: JobOutcome = { ...outcome, retained: false, result: undefined };
+    delete (dropped as { result?: unknown }).result;
     const bytes = jsonBytes(dropped);
     this.resultTotal -= entry.resultBytes;
     this.finishedTotal += bytes - entry.bytes;
@@ -245,12 +314,16 @@ export class QueueCore {
 
   /**
    * Appends a job. A job ID the queue already knows (pending, running or among the remembered finished jobs) is
-   * ignored and `false` returned. The job that finds the queue empty sets its concurrency; while the queue is busy a
-   * different value is ignored, so the jobs already queued keep the guarantee they were enqueued with.
+   * ignored and `false` returned. The job that finds the queue empty sets its concurrency and rate limit; while the
+   * queue is busy a different value is ignored, so the jobs already queued keep the guarantee they were enqueued with.
    */
   enqueue(job: EnqueueRequest): boolean {
     if (this.isKnown(job.jobId)) return false;
-    if (this.isDrained()) this.concurrency = job.concurrency;
+    if (this.isDrained()) {
+      this.concurrency = job.concurrency;
+      this.rateLimit = job.rateLimit;
+      if (this.rateLimit) this.starts = this.starts.slice(-this.rateLimit.max);
+    }
     this.addPending(job);
     return true;
   }
@@ -263,15 +336,59 @@ export class QueueCore {
     this.paused = false;
   }
 
-  /** Hands out the next job to start, in FIFO order, and marks it running; `undefined` when none may start now. */
-  next(): EnqueueRequest | undefined {
+  /**
+   * Cancels a job: a pending one leaves the queue at once and is remembered as cancelled; a running one is marked,
+   * and the caller tells its handler to stop (its outcome comes when the handler settles). A job already cancelled
+   * counts as found where it was; anything else is `none`.
+   */
+  cancel({ jobId, reason }: CancelRequest): CancelFound {
+    if (this.removePending(jobId)) {
+      this.cancelled++;
+      this.addFinished(reason === undefined ? { jobId, state: 'cancelled' } : { jobId, state: 'cancelled', reason });
+      return 'pending';
+    }
+    if (this.running.has(jobId)) {
+      if (!this.cancelling.has(jobId)) this.cancelling.set(jobId, reason);
+      return 'running';
+    }
+    return 'none';
+  }
+
+  /** The time before which no job may start for time reasons (a delayed head, the rate limit), if it is later. */
+  private startsAt(job: EnqueueRequest): number {
+    let at = job.runAt ?? 0;
+    const { rateLimit, starts } = this;
+    if (rateLimit && starts.length >= rateLimit.max)
+      at = Math.max(at, starts[starts.length - rateLimit.max]! + rateLimit.per);
+    return at;
+  }
+
+  /**
+   * Hands out the next job to start at `now`, in FIFO order, and marks it running; `undefined` when none may start
+   * now (see {@link wakeAt} for when one may).
+   */
+  next(now: number): EnqueueRequest | undefined {
     if (this.paused || this.running.size >= this.concurrency) return undefined;
-    const job = this.pending.shift();
-    if (!job) return undefined;
+    const job = this.pending[0];
+    if (!job || this.startsAt(job) > now) return undefined;
+    this.pending.shift();
     this.pendingTotal -= this.pendingInfo.get(job.jobId)?.bytes ?? 0;
     this.pendingInfo.delete(job.jobId);
     this.running.set(job.jobId, job);
+    if (this.rateLimit) {
+      this.starts.push(now);
+      if (this.starts.length > this.rateLimit.max) this.starts.shift();
+    }
     return job;
+  }
+
+  /** When the head job may start if only time holds it back (a delay or the rate limit), else `undefined`. */
+  wakeAt(now: number): number | undefined {
+    if (this.paused || this.running.size >= this.concurrency) return undefined;
+    const job = this.pending[0];
+    if (!job) return undefined;
+    const at = this.startsAt(job);
+    return at > now ? at : undefined;
   }
 
   /** Records a running job's result. Results of unknown (not running) jobs are ignored. */
@@ -279,9 +396,17 @@ export class QueueCore {
     if (!this.running.delete(jobId)) return;
     this.processed++;
     const retain = jsonBytes(result) <= this.options.resultBytes;
-    this.addFinished(
-      retain ? { jobId, state: 'succeeded', retained: true, result } : { jobId, state: 'succeeded', retained: false },
-    );
+    this.addFinished({
+      jobId,
+      state: 'succeeded',
+      retained: retain,
+      ...(retain ? { result } : {}),
+      ...this.takeCancelRequest(jobId),
+    });
+  }
+
+  private takeCancelRequest(jobId: string): { cancelRequested?: true } {
+    return this.cancelling.delete(jobId) ? { cancelRequested: true } : {};
   }
 
   /** Records that a running job failed for good; the queue moves on. */
@@ -292,8 +417,17 @@ export class QueueCore {
     this.processed++;
     const message =
       error.length > this.options.errorLength ? `${error.slice(0, this.options.errorLength - 1)}…` : error;
-    this.addFinished({ jobId, state: 'failed', error: message, attempts });
+    this.addFinished({ jobId, state: 'failed', error: message, attempts, ...this.takeCancelRequest(jobId) });
     this.addFailure({ jobId, name: job.name, error: message, attempts, failedAt: now });
+  }
+
+  /** Records that a running job stopped because it was cancelled. */
+  stopped(jobId: string): void {
+    if (!this.running.delete(jobId)) return;
+    const reason = this.cancelling.get(jobId);
+    this.cancelling.delete(jobId);
+    this.cancelled++;
+    this.addFinished(reason === undefined ? { jobId, state: 'cancelled' } : { jobId, state: 'cancelled', reason });
   }
 
   get runningCount(): number {
@@ -332,16 +466,24 @@ export class QueueCore {
   }
 
   jobState(jobId: string): JobView {
-    if (this.running.has(jobId)) return { state: 'running' };
+    if (this.running.has(jobId))
+      return this.cancelling.has(jobId) ? { state: 'running', cancelRequested: true } : { state: 'running' };
     const pending = this.pendingInfo.get(jobId);
     if (pending) {
-      // Jobs leave only from the head, so sequence numbers give positions in O(1) (a status query may ask for many).
-      return { state: 'pending', position: pending.seq - this.pendingInfo.get(this.pending[0]!.jobId)!.seq };
+      // Jobs leave from the head, or by a cancel that renumbers the ones behind, so positions come in O(1).
+      const position = pending.seq - this.pendingInfo.get(this.pending[0]!.jobId)!.seq;
+      const { runAt } = this.pending[position]!;
+      return runAt === undefined ? { state: 'pending', position } : { state: 'pending', position, runAt };
     }
     return this.finishedById.get(jobId)?.outcome ?? { state: 'unknown' };
   }
 
   status(): QueueStatus {
+    const delayed: { jobId: string; runAt: number }[] = [];
+    for (const job of this.pending) {
+      if (delayed.length >= DELAYED_SHOWN) break;
+      if (job.runAt !== undefined) delayed.push({ jobId: job.jobId, runAt: job.runAt });
+    }
     return {
       active: true,
       paused: this.paused,
@@ -350,6 +492,9 @@ export class QueueCore {
       running: [...this.running.keys()],
       processed: this.processed,
       recentFailures: [...this.failures],
+      cancelled: this.cancelled,
+      delayed,
+      ...(this.rateLimit ? { rateLimit: this.rateLimit } : {}),
     };
   }
 
@@ -360,6 +505,8 @@ export class QueueCore {
       concurrency: this.concurrency,
       paused: this.paused,
       processed: this.processed,
+      cancelled: this.cancelled,
+      ...(this.rateLimit ? { rateLimit: this.rateLimit, starts: [...this.starts] } : {}),
       pending: [...this.pending],
       finished: this.finished.map((entry) => entry.outcome),
       failures: [...this.failures],

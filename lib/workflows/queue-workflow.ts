@@ -1,15 +1,25 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   TimeoutFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
+  isCancellation,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { enqueueSignal, jobStatesQuery, pauseSignal, queueStatusQuery, resumeSignal } from './definitions.js';
+import {
+  cancelJobSignal,
+  enqueueSignal,
+  jobStatesQuery,
+  pauseSignal,
+  queueStatusQuery,
+  resumeSignal,
+} from './definitions.js';
 import {
   QueueCore,
   RUN_JOB_ACTIVITY,
@@ -46,6 +56,8 @@ function runJob(job: EnqueueRequest): Promise<unknown> {
   const { maximumAttempts, nonRetryableErrorTypes, ...retry } = job.retry;
   const activities = proxyActivities<Record<typeof RUN_JOB_ACTIVITY, RunJob>>({
     startToCloseTimeout: job.timeout,
+    // A cancelled job's handler is told (the activity learns it from a heartbeat) and the key waits until it settles.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
       ...retry,
       maximumAttempts: maximumAttempts === 0 ? Number.POSITIVE_INFINITY : maximumAttempts,
@@ -71,8 +83,41 @@ function attemptsOf(error: unknown, job: EnqueueRequest): number {
   return job.retry.maximumAttempts > 0 ? job.retry.maximumAttempts : 1;
 }
 
+/** The running jobs' cancellation scopes, so that a cancel can reach a running job's activity. */
+class RunningJobs {
+  private readonly scopes = new Map<string, CancellationScope>();
+
+  constructor(
+    private readonly core: QueueCore,
+    private readonly changed: () => void,
+  ) {}
+
+  start(job: EnqueueRequest): void {
+    const scope = new CancellationScope();
+    this.scopes.set(job.jobId, scope);
+    // A policy the SDK refuses throws synchronously: as a rejection it fails that job instead of the workflow task.
+    scope
+      .run(() => new Promise((resolve) => resolve(runJob(job))))
+      .then(
+        (result) => this.core.succeed(job.jobId, result),
+        (error: unknown) => {
+          if (isCancellation(error)) this.core.stopped(job.jobId);
+          else this.core.fail(job.jobId, failureMessage(error, job), attemptsOf(error, job), Date.now());
+        },
+      )
+      .finally(() => {
+        this.scopes.delete(job.jobId);
+        this.changed();
+      });
+  }
+
+  cancel(jobId: string): void {
+    this.scopes.get(jobId)?.cancel();
+  }
+}
+
 /** Registers the queue's signal and query handlers; `changed` is called on every signal. Returns the signal count. */
-function handleRequests(core: QueueCore, changed: () => void): () => number {
+function handleRequests(core: QueueCore, jobs: RunningJobs, changed: () => void): () => number {
   let signals = 0;
   const on = (apply: () => void) => {
     signals++;
@@ -80,6 +125,11 @@ function handleRequests(core: QueueCore, changed: () => void): () => number {
     apply();
   };
   setHandler(enqueueSignal, (job) => on(() => core.enqueue(job)));
+  setHandler(cancelJobSignal, (request) =>
+    on(() => {
+      if (core.cancel(request) === 'running') jobs.cancel(request.jobId);
+    }),
+  );
   setHandler(pauseSignal, () => on(() => core.pause()));
   setHandler(resumeSignal, () => on(() => core.resume()));
   setHandler(jobStatesQuery, (jobIds) => jobIds.map((jobId) => core.jobState(jobId)));
@@ -87,28 +137,22 @@ function handleRequests(core: QueueCore, changed: () => void): () => number {
   return () => signals;
 }
 
+/** Waits for a signal or a job's end, or until `wakeAt` (a delayed job's time, the rate limit's next start). */
+async function changeOrWake(changed: () => boolean, wakeAt: number | undefined): Promise<void> {
+  if (wakeAt === undefined) await condition(changed);
+  else await condition(changed, Math.max(1, wakeAt - Date.now()));
+}
+
 /**
- * One run per queue key: runs the key's jobs in FIFO order as activities (up to `concurrency` at once), and completes
- * once it has been drained for {@link queueTimings.linger}, returning the outcomes it still remembers.
+ * One run per queue key: runs the key's jobs in FIFO order as activities (up to `concurrency` at once, none before
+ * its `runAt`, starts spaced by the rate limit), and completes once it has been drained for
+ * {@link queueTimings.linger}, returning the outcomes it still remembers.
  */
 export async function queueWorkflow(input: QueueWorkflowInput = {}): Promise<QueueResult> {
   const core = new QueueCore(input.snapshot ?? QueueCore.empty(), queueLimits);
   let changes = 0;
-  const signals = handleRequests(core, () => changes++);
-
-  const start = (job: EnqueueRequest) => {
-    // A policy the SDK refuses throws synchronously: as a rejection it fails that job instead of the workflow task.
-    new Promise((resolve) => resolve(runJob(job))).then(
-      (result) => {
-        changes++;
-        core.succeed(job.jobId, result);
-      },
-      (error: unknown) => {
-        changes++;
-        core.fail(job.jobId, failureMessage(error, job), attemptsOf(error, job), Date.now());
-      },
-    );
-  };
+  const jobs = new RunningJobs(core, () => changes++);
+  const signals = handleRequests(core, jobs, () => changes++);
 
   for (;;) {
     const mustHandOver = workflowInfo().continueAsNewSuggested || signals() >= MAX_SIGNALS_PER_RUN;
@@ -121,7 +165,7 @@ export async function queueWorkflow(input: QueueWorkflowInput = {}): Promise<Que
       core.trim(CARRY_BUDGET);
       await continueAsNew<typeof queueWorkflow>({ snapshot: core.snapshot() });
     }
-    for (let job = core.next(); job; job = core.next()) start(job);
+    for (let job = core.next(Date.now()); job; job = core.next(Date.now())) jobs.start(job);
     const seen = changes;
     if (core.canExit()) {
       const woken = await condition(() => changes !== seen, queueTimings.linger);
@@ -132,6 +176,6 @@ export async function queueWorkflow(input: QueueWorkflowInput = {}): Promise<Que
       }
       continue;
     }
-    await condition(() => changes !== seen);
+    await changeOrWake(() => changes !== seen, core.wakeAt(Date.now()));
   }
 }

@@ -126,10 +126,22 @@ export interface EnqueueingInput {
   readonly jobs: readonly { readonly label: string; readonly jobId?: string }[];
   /** The job name. @default 'note' */
   readonly name?: string;
+  /** Send every enqueue at once, awaiting them together, instead of one after the other. */
+  readonly unawaited?: boolean;
 }
 
 /** Enqueues `note(key, label)` jobs in order; returns their job IDs. */
-export async function enqueueingWorkflow({ key, taskQueue, jobs, name = 'note' }: EnqueueingInput): Promise<string[]> {
+export async function enqueueingWorkflow({
+  key,
+  taskQueue,
+  jobs,
+  name = 'note',
+  unawaited = false,
+}: EnqueueingInput): Promise<string[]> {
+  if (unawaited) {
+    const sent = jobs.map(({ label }) => enqueue(key, name, [key, label], { taskQueue }));
+    return (await Promise.all(sent)).map((job) => job.id);
+  }
   const ids: string[] = [];
   for (const { label, jobId } of jobs) {
     const job = await enqueue(key, name, [key, label], { taskQueue, ...(jobId ? { jobId } : {}) });

@@ -78,3 +78,42 @@ test(`SIGKILLing the queue worker ${KILLS} times while ${KEYS} keys x ${JOBS_PER
     'every kill cut a job attempt short',
   );
 });
+
+const RATE_KILLS = quick ? 2 : 5;
+const RATE_KEYS = 2;
+const RATE_JOBS = 30;
+
+test(`SIGKILLing the queue worker ${RATE_KILLS} times while ${RATE_KEYS} rate-limited keys x ${RATE_JOBS} jobs drain: every job once at the fence, in order`, async (t) => {
+  t.timeout(10 * 60_000);
+  await setupEffects();
+  const effects = Effects.open();
+  const { address, namespace } = serverAddress();
+  const connection = await Connection.connect({ address });
+  const taskQueue = `faults-queue-rate-${randomUUID().slice(0, 8)}`;
+  const run = randomUUID();
+  const children: Child[] = [];
+  t.teardown(async () => {
+    await killAll(children);
+    await effects.close();
+    await connection.close();
+  });
+  const startQueueWorker = (n: number) => startWorker(children, `worker ${n}`, { TASK_QUEUE: taskQueue, JOB_MS });
+  let worker = await startQueueWorker(0);
+  const { enqueue } = createCoordinator({ client: new Client({ connection, namespace }), taskQueue });
+  const keys = Array.from({ length: RATE_KEYS }, (_, k) => `queue-rate-kill-${run}-${k}`);
+  await enqueueEffects(enqueue, run, keys, RATE_JOBS, { rateLimit: { max: 4, per: '1s' } });
+
+  const ended = new Map<string, { at: number; killed: boolean }>();
+  for (let kill = 1; kill <= RATE_KILLS; kill++) {
+    await sleep(1_000 + Math.random() * 1_000);
+    await worker.kill('SIGKILL');
+    ended.set(worker.name, { at: Date.now(), killed: true });
+    worker = await startQueueWorker(kill);
+  }
+  const total = RATE_KEYS * RATE_JOBS;
+  await until(async () => (await effects.finishedJobs(run)) >= total, 300_000, `all ${total} jobs finished`);
+  await worker.kill('SIGTERM');
+  ended.set(worker.name, { at: Date.now(), killed: false });
+  const summary = checkAttempts(t, await effects.attempts(run), await effects.applied(run), keys, RATE_JOBS, { ended });
+  t.log(`${RATE_KILLS} kills, ${total} rate-limited jobs, ${summary.attempts} attempts, ${summary.reruns} re-runs`);
+});

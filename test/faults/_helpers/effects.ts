@@ -5,7 +5,7 @@
 // database as the fence (see fence.ts).
 import type { ExecutionContext } from 'ava';
 import pg from 'pg';
-import type { Coordinator } from '../../../lib/index.js';
+import type { Coordinator, EnqueueOptions } from '../../../lib/index.js';
 import { connectionConfig, createSchema, DATABASE } from './fence.js';
 
 export interface Effect {
@@ -201,12 +201,14 @@ export async function enqueueEffects(
   run: string,
   keys: readonly string[],
   jobsPerKey: number,
+  options: Pick<EnqueueOptions, 'rateLimit'> = {},
 ): Promise<void> {
   await Promise.all(
     keys.map(async (key) => {
       for (let seq = 0; seq < jobsPerKey; seq++) {
         const effect: Effect = { jobId: `${key}#${seq}`, key, seq };
         await enqueue(key, 'applyEffect', [run, effect], {
+          ...options,
           jobId: effect.jobId,
           timeout: JOB_TIMEOUT,
           retry: { maximumAttempts: Infinity, initialInterval: 100, backoffCoefficient: 1 },
