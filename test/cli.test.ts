@@ -76,7 +76,10 @@ test.serial('without a command, it prints the usage and exits with code 2', asyn
   const { code, stderr } = await cli([]);
   t.is(code, 2);
   t.regex(stderr, /Which command\?/);
-  t.regex(stderr, /Usage: temporal-coordination server \| status lock\|queue\|election <id> \| release <id>/);
+  t.regex(
+    stderr,
+    /Usage: temporal-coordination server \| status lock\|queue\|election <id> \| cancel <key> <jobId> \| release <id>/,
+  );
 });
 
 test.serial('an unknown command is named in the error, with exit code 2', async (t) => {

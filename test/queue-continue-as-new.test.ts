@@ -131,6 +131,7 @@ test('a delayed job and a cancelled one, pending across continue-as-new, keep th
   const handles = [];
   for (const label of labels) handles.push(await enqueue(key, 'mark', [key, label]));
   t.is(await handles.at(-1)!.result(), labels.at(-1));
+  t.is(await delayed.result(), 'delayed', 'its result is read from the run that ran it');
   const list = marks.get(key) ?? [];
   t.deepEqual(
     list.map((mark) => mark.label),

@@ -281,7 +281,13 @@ test('a cancelled running job is marked until it settles: cancelled if it stoppe
   core.stopped('a');
   core.succeed('b', 42);
   t.deepEqual(core.jobState('a'), { jobId: 'a', state: 'cancelled', reason: 'r' });
-  t.deepEqual(core.jobState('b'), { jobId: 'b', state: 'succeeded', retained: true, result: 42, cancelRequested: true });
+  t.deepEqual(core.jobState('b'), {
+    jobId: 'b',
+    state: 'succeeded',
+    retained: true,
+    result: 42,
+    cancelRequested: true,
+  });
   t.is(core.status().cancelled, 1);
   t.is(core.status().processed, 1);
 });

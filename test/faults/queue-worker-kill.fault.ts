@@ -42,14 +42,7 @@ test(`SIGKILLing the queue worker ${KILLS} times while ${KEYS} keys x ${JOBS_PER
 
   const total = KEYS * JOBS_PER_KEY;
   const finished = () => effects.finishedJobs(run);
-  /** Resolves once an attempt that started on `name` less than JOB_MS / 3 ago still runs: a kill now lands mid-job. */
-  const midJob = async (name: string) => {
-    const deadline = performance.now() + 60_000;
-    while ((await effects.running(run, name, Date.now() - JOB_MS / 3)) === 0) {
-      if (performance.now() > deadline) throw new Error(`no job attempt started on ${name} within 60 s`);
-      await sleep(20);
-    }
-  };
+  const midJob = (name: string) => untilMidJob(effects, run, name);
   const ended = new Map<string, { at: number; killed: boolean }>();
   for (let kill = 1; kill <= KILLS; kill++) {
     // At a different point of the worker's life each time, but always while a job runs on it.
@@ -79,6 +72,15 @@ test(`SIGKILLing the queue worker ${KILLS} times while ${KEYS} keys x ${JOBS_PER
   );
 });
 
+/** Resolves once an attempt that started on `name` less than JOB_MS / 3 ago still runs: a kill now lands mid-job. */
+async function untilMidJob(effects: Effects, run: string, name: string): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while ((await effects.running(run, name, Date.now() - JOB_MS / 3)) === 0) {
+    if (performance.now() > deadline) throw new Error(`no job attempt started on ${name} within 60 s`);
+    await sleep(20);
+  }
+}
+
 const RATE_KILLS = quick ? 2 : 5;
 const RATE_KEYS = 2;
 const RATE_JOBS = 30;
@@ -105,7 +107,8 @@ test(`SIGKILLing the queue worker ${RATE_KILLS} times while ${RATE_KEYS} rate-li
 
   const ended = new Map<string, { at: number; killed: boolean }>();
   for (let kill = 1; kill <= RATE_KILLS; kill++) {
-    await sleep(1_000 + Math.random() * 1_000);
+    await sleep(Math.random() * 1_000);
+    await untilMidJob(effects, run, worker.name);
     await worker.kill('SIGKILL');
     ended.set(worker.name, { at: Date.now(), killed: true });
     worker = await startQueueWorker(kill);
@@ -115,5 +118,9 @@ test(`SIGKILLing the queue worker ${RATE_KILLS} times while ${RATE_KEYS} rate-li
   await worker.kill('SIGTERM');
   ended.set(worker.name, { at: Date.now(), killed: false });
   const summary = checkAttempts(t, await effects.attempts(run), await effects.applied(run), keys, RATE_JOBS, { ended });
-  t.log(`${RATE_KILLS} kills, ${total} rate-limited jobs, ${summary.attempts} attempts, ${summary.reruns} re-runs`);
+  t.log(
+    `${RATE_KILLS} kills, ${total} rate-limited jobs, ${summary.attempts} attempts: ${summary.cutShort} cut short ` +
+      `by a kill, ${summary.reruns} re-runs`,
+  );
+  t.true(summary.cutShort >= RATE_KILLS, 'every kill cut a job attempt short');
 });
