@@ -1,7 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { failureTypes } from '../errors.js';
+import { Telemetry } from '../telemetry.js';
 import { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
+import { JobTelemetry } from './telemetry.js';
 
 export { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
 
@@ -41,15 +43,23 @@ function withAttempt(error: unknown, attempt: number): unknown {
   return failure;
 }
 
-/** The activity that runs the given queue jobs (`createActivities` in lib/worker.ts adds the request activities). */
-export function createJobActivities(jobs: JobHandlers): Record<string, (input: RunJobInput) => Promise<unknown>> {
+/**
+ * The activity that runs the given queue jobs (`createActivities` in lib/worker.ts adds the request activities),
+ * reporting each attempt to `telemetry`.
+ */
+export function createJobActivities(
+  jobs: JobHandlers,
+  telemetry: Telemetry = Telemetry.create(),
+): Record<string, (input: RunJobInput) => Promise<unknown>> {
   for (const [name, handler] of Object.entries(jobs)) {
     if (typeof handler !== 'function')
       throw new TypeError(`Expected job \`${name}\` to be a function, got ${typeof handler}`);
   }
+  const instruments = new JobTelemetry(telemetry);
   return {
-    async [RUN_JOB_ACTIVITY]({ name, args }: RunJobInput) {
-      const { attempt } = Context.current().info;
+    async [RUN_JOB_ACTIVITY](input: RunJobInput) {
+      const { name, args } = input;
+      const { attempt, workflowExecution, retryPolicy } = Context.current().info;
       const handler = Object.hasOwn(jobs, name) ? jobs[name] : undefined;
       if (!handler) {
         throw ApplicationFailure.create({
@@ -59,11 +69,19 @@ export function createJobActivities(jobs: JobHandlers): Record<string, (input: R
           details: [{ attempt }],
         });
       }
+      const workflowId = workflowExecution?.workflowId ?? '';
+      const { maximumAttempts, nonRetryableErrorTypes } = retryPolicy ?? {};
+      const run = instruments.start(input, { attempt, workflowId, maximumAttempts, nonRetryableErrorTypes });
+      let result: unknown;
       try {
-        return await (handler as (...args: unknown[]) => unknown)(...args);
+        result = await run.run(() => (handler as (...args: unknown[]) => unknown)(...args));
       } catch (error) {
-        throw withAttempt(error, attempt);
+        const failure = withAttempt(error, attempt);
+        run.failed(failure);
+        throw failure;
       }
+      run.succeeded();
+      return result;
     },
   };
 }

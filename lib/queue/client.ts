@@ -7,6 +7,7 @@ import type { QueueStatus } from '../workflows/queue-core.js';
 import type { QueueWorkflowInput, queueWorkflow } from '../workflows/queue-workflow.js';
 import { JobWatcher, QueueJob, type Job } from './job.js';
 import type { EnqueueOptions } from './options.js';
+import { EnqueueTelemetry } from './telemetry.js';
 import { toEnqueueRequest } from './validate.js';
 
 export type { Job, JobStatus } from './job.js';
@@ -58,9 +59,11 @@ export function createQueueApi(context: Context): QueueApi {
 class QueueClient {
   private readonly prefix: string;
   private readonly watcher: JobWatcher;
+  private readonly telemetry: EnqueueTelemetry;
 
   constructor(private readonly context: Context) {
     this.prefix = queueIdPrefix(context.idPrefix);
+    this.telemetry = new EnqueueTelemetry(context.telemetry);
     this.watcher = new JobWatcher({ client: context.client.workflow, openRunsOnly: context.openRuns });
   }
 
@@ -75,17 +78,21 @@ class QueueClient {
 
   async enqueue<T>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>> {
     const workflowId = this.workflowIdOf(key);
-    const request = toEnqueueRequest(name, args, options);
+    const checked = toEnqueueRequest(name, args, options);
+    const span = this.telemetry.start(key, name, checked.jobId);
+    const request = { ...checked, ...span.fields() };
     // A retry after a lost reply sends the signal again; the workflow ignores the job ID the second time.
-    const handle = await retryTransient(
-      'enqueue',
-      () =>
-        this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
-          ...this.startOptions(workflowId),
-          signal: enqueueSignal,
-          signalArgs: [request],
-        }),
-      { budget: RPC_BUDGET },
+    const handle = await span.around(() =>
+      retryTransient(
+        'enqueue',
+        () =>
+          this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
+            ...this.startOptions(workflowId),
+            signal: enqueueSignal,
+            signalArgs: [request],
+          }),
+        { budget: RPC_BUDGET },
+      ),
     );
     return new QueueJob<T>(this.watcher, workflowId, key, request.jobId, handle.signaledRunId);
   }
