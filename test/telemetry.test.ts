@@ -176,6 +176,37 @@ test('a group function and resourceIds: true put the given group and the full ID
   });
 });
 
+// ---- Elections ----
+
+test('leaderships won are counted, and an observer times the stretch without a leader', async (t) => {
+  const { campaign, observe } = coordinator();
+  const group = freshGroup('scheduler');
+  const id = `${group}:main`;
+  const leaders: (string | undefined)[] = [];
+  let ready = () => {};
+  const firstSeen = new Promise<void>((resolve) => (ready = resolve));
+  const observing = (async () => {
+    for await (const { leader } of observe(id)) {
+      leaders.push(leader);
+      ready();
+      if (leader === 'b') break;
+    }
+  })();
+  await firstSeen;
+  const first = await campaign(id, { value: 'a' });
+  const second = campaign(id, { value: 'b' });
+  // The observer sees a lead before it is handed on (it reads every quarter of a second).
+  while (!leaders.includes('a')) await new Promise((resolve) => setTimeout(resolve, 50));
+  await first.resign();
+  await (await second).resign();
+  await observing;
+  t.deepEqual(leaders, [undefined, 'a', 'b']);
+  const by = { 'coordination.resource.group': group };
+  t.is(await total('coordination.election.leadership.changes', by), 2);
+  t.is(await recorded('coordination.election.leaderless.duration', by), 1, 'the stretch before a led');
+  t.is(await total('coordination.lock.grants', { ...by, 'coordination.lock.kind': 'election' }), 2);
+});
+
 // ---- Queues ----
 
 test('a job that took 2 attempts is recorded as such, and both attempt spans link to the enqueue span', async (t) => {
