@@ -19,13 +19,14 @@ import { startDevServer, type DevServer } from '../lib/testing/index.js';
 import { fileLogger, makeLogDirectory } from '../scripts/logs.js';
 import { writeChart } from './chart.js';
 import { formatComparisons, ratios, targets } from './compare.js';
+import { withOtel } from './otel.js';
 import { ProgressLine } from './progress.js';
 import { describeMachine, formatTable, loadAverage, toResult, writeResults, type Result } from './report.js';
 import { ScenarioSkipped, type Scenario, type ScenarioContext } from './scenario.js';
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url));
 const usage = `Usage: npm run bench [-- <scenario>...] [--quick] [--samples N] [--warmup N] [--contenders N,N...]
-                     [--dynamic-config K=V]... [--list]
+                     [--dynamic-config K=V]... [--otel] [--list]
 
   <scenario>            run only these (default: all)
   --quick               a short smoke run: 30 samples, 5 warm-up (CI)
@@ -34,6 +35,8 @@ const usage = `Usage: npm run bench [-- <scenario>...] [--quick] [--samples N] [
   --contenders N,N...   lock-contention's contender levels (default 1,8,32,128,1000; 1,8,32 with --quick)
   --dynamic-config K=V  a dynamic config value for the dev server (repeatable), for example
                         history.transferProcessorMaxPollRPS=1000; ignored with TEMPORAL_ADDRESS
+  --otel                run each scenario again right after, with the OpenTelemetry SDK registered (rows
+                        marked [otel]): the instrumentation's cost, measured in the same run
   --list                list the scenarios and exit
 
 The server is the one TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE) names, else a dev server started for the run.`;
@@ -126,6 +129,7 @@ async function main(): Promise<number> {
       warmup: { type: 'string' },
       contenders: { type: 'string' },
       'dynamic-config': { type: 'string', multiple: true, default: [] },
+      otel: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -142,7 +146,10 @@ async function main(): Promise<number> {
   }
   const wanted = values.list || positionals.length === 0 ? [...names.keys()] : [...new Set(positionals)];
   const selected: Scenario[] = [];
-  for (const name of wanted) selected.push(await loadScenario(name, names.get(name) ?? name));
+  for (const name of wanted) {
+    const scenario = await loadScenario(name, names.get(name) ?? name);
+    selected.push(...(values.otel && !values.list ? [scenario, withOtel(scenario)] : [scenario]));
+  }
   if (values.list) {
     const width = Math.max(...selected.map((scenario) => scenario.name.length));
     for (const scenario of selected) console.log(`${scenario.name.padEnd(width)}  ${scenario.description}`);

@@ -1,6 +1,7 @@
 import { Client as TemporalClient, WorkflowClient, type Client } from '@temporalio/client';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE } from './ids.js';
 import { optionalString } from './options.js';
+import { Telemetry, type TelemetryOptions } from './telemetry.js';
 
 export { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE };
 
@@ -22,6 +23,12 @@ export interface CoordinatorOptions {
    * @default 'temporal-coordination/'
    */
   readonly idPrefix?: string;
+  /**
+   * OpenTelemetry metrics and spans, through the global API of `@opentelemetry/api` if it is installed (register the
+   * SDK before creating the coordinator); see docs/observability.md.
+   * @default { group: the part of the ID before its first `:`, resourceIds: false }
+   */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /** What every client-side operation needs: resolved once per coordinator. */
@@ -31,6 +38,7 @@ export interface Context {
   readonly idPrefix: string;
   /** Queries running workflows only (`queryRejectCondition: 'NOT_OPEN'`): a closed run's last state would mislead. */
   readonly openRuns: WorkflowClient;
+  readonly telemetry: Telemetry;
 }
 
 export function createContext(options: CoordinatorOptions): Context {
@@ -40,6 +48,7 @@ export function createContext(options: CoordinatorOptions): Context {
   const { namespace, taskQueue = DEFAULT_TASK_QUEUE, idPrefix = DEFAULT_ID_PREFIX } = options;
   for (const [name, value] of Object.entries({ namespace, taskQueue, idPrefix })) optionalString(name, value);
   if (taskQueue === '') throw new TypeError('Expected `taskQueue` to be a non-empty string');
+  const telemetry = Telemetry.create(options.telemetry);
   const client =
     namespace === undefined || namespace === options.client.options.namespace
       ? options.client
@@ -53,5 +62,5 @@ export function createContext(options: CoordinatorOptions): Context {
     interceptors: workflowOptions.interceptors,
     queryRejectCondition: 'NOT_OPEN',
   });
-  return { client, taskQueue, idPrefix, openRuns };
+  return { client, taskQueue, idPrefix, openRuns, telemetry };
 }

@@ -14,6 +14,7 @@ import type { Coordinator } from './coordinator.js';
 export { createCoordinator, type Coordinator } from './coordinator.js';
 export { configure, defaultCoordinator } from './default-coordinator.js';
 export type { CoordinatorOptions } from './context.js';
+export type { TelemetryOptions } from './telemetry.js';
 export { retryInterceptors } from './rpc.js';
 export type { AcquireAllOptions, AcquireOptions, LockMode, LockOptions, TryAcquireOptions } from './lock/options.js';
 export type { ForceReleaseOptions, Lease, LeaseSet, LockStatusResult } from './lock/client.js';

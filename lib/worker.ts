@@ -14,17 +14,22 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from './context.js';
 import { createJobActivities, type JobHandlers } from './queue/activities.js';
+import { Telemetry, type TelemetryOptions } from './telemetry.js';
 import { workflowRequestActivities } from './workflow-requests/activities.js';
 
 export { currentJob, type JobContext, type JobHandler, type JobHandlers } from './queue/activities.js';
+export type { TelemetryOptions } from './telemetry.js';
 
 /**
  * The activities a worker hosting the coordination workflows needs (pass them to your own `Worker` if you host it
  * yourself): the one that runs the given queue jobs, and those through which `withLock` and `enqueue` from
  * `temporal-coordination/workflows` reach the coordination workflows.
  */
-export function createActivities(jobs: JobHandlers = {}): Record<string, (input: never) => Promise<unknown>> {
-  return { ...createJobActivities(jobs), ...workflowRequestActivities };
+export function createActivities(
+  jobs: JobHandlers = {},
+  options: { readonly telemetry?: TelemetryOptions } = {},
+): Record<string, (input: never) => Promise<unknown>> {
+  return { ...createJobActivities(jobs, Telemetry.create(options.telemetry)), ...workflowRequestActivities };
 }
 
 function resolveWorkflowsPath(): string {
@@ -69,6 +74,12 @@ export interface CreateWorkerOptions extends Partial<Omit<WorkerOptions, 'connec
    * @default {}
    */
   readonly jobs?: JobHandlers;
+  /**
+   * OpenTelemetry metrics and spans of the jobs' attempts, through the global API of `@opentelemetry/api` if it is
+   * installed (register the SDK before creating the worker); give it the same `group` as the coordinators.
+   * @default { group: the part of the key before its first `:`, resourceIds: false }
+   */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /**
@@ -78,7 +89,8 @@ export interface CreateWorkerOptions extends Partial<Omit<WorkerOptions, 'connec
  * within about a second.
  */
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<Worker> {
-  const { connection, namespace, taskQueue = DEFAULT_TASK_QUEUE, jobs = {}, ...workerOptions } = options;
+  const { connection, namespace, taskQueue = DEFAULT_TASK_QUEUE, jobs = {}, telemetry, ...workerOptions } = options;
+  const activities = createActivities(jobs, { telemetry });
   let resolvedConnection = connection;
   let resolvedNamespace = namespace;
   if (!resolvedConnection) {
@@ -92,7 +104,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<W
     defaultHeartbeatThrottleInterval: '1s',
     ...workerOptions,
     workflowFailureErrorTypes: { ...workflowFailureErrorTypes, ...workerOptions.workflowFailureErrorTypes },
-    activities: { ...createActivities(jobs), ...workerOptions.activities },
+    activities: { ...activities, ...workerOptions.activities },
     connection: resolvedConnection,
     namespace: resolvedNamespace ?? 'default',
     taskQueue,

@@ -77,6 +77,7 @@ test('every example in examples/ has a smoke test here', (t) => {
   t.deepEqual(examples, [
     'await-using.ts',
     'fencing-token.ts',
+    'metrics.ts',
     'per-key-queue.ts',
     'semaphore.ts',
     'with-lock.ts',
@@ -146,6 +147,27 @@ test.serial('per-key-queue: each customer in order, retries in place, customers 
   t.regex(stdout, /JobFailedError: Job `[\w-]+` on queue `customer:carol` failed after 1 attempt\(s\): carol still/);
   t.regex(stdout, /customer:dave paused: true, pending: 1, D-1 is pending/);
   t.regex(stdout, /after resumeQueue: D-1 sent to dave/);
+});
+
+test.serial('metrics: the console exporter prints the lock and job metrics, and spans were recorded', async (t) => {
+  const { code, stdout, stderr } = await runExample('metrics');
+  t.is(code, 0, stderr);
+  t.regex(stdout, /jobs done: INV-1 sent, INV-2 sent/);
+  t.regex(stdout, /spans: 5 lock waits, 4 holds, 2 enqueues, 3 job attempts/);
+  for (const name of [
+    'coordination.lock.wait.duration',
+    'coordination.lock.hold.duration',
+    'coordination.lock.grants',
+    'coordination.queue.enqueued',
+    'coordination.queue.wait.duration',
+    'coordination.job.duration',
+    'coordination.job.attempts',
+  ]) {
+    t.true(stdout.includes(`name: '${name}'`), `${name} printed`);
+  }
+  t.regex(stdout, /'coordination.resource.group': 'invoice'/);
+  t.regex(stdout, /'coordination.lock.outcome': 'timeout'/);
+  t.regex(stdout, /'coordination.job.outcome': 'retried'/);
 });
 
 test.serial('fencing-token: the stale holder is refused by the PostgreSQL row', async (t) => {

@@ -10,6 +10,7 @@ import { acquireParams } from '../lock/request.js';
 import { leadershipQuery } from '../workflows/definitions.js';
 import type { LeadershipView } from '../workflows/lock-core.js';
 import type { CampaignOptions, ObserveOptions } from './options.js';
+import { ElectionTelemetry } from './telemetry.js';
 
 /** Who leads an election: the leader's value and its term, or neither while nobody leads. */
 export interface LeaderState {
@@ -69,9 +70,11 @@ export function createElectionApi(context: Context): ElectionApi {
 /** An election is a lock of its own (one slot, its own workflow IDs) whose workflow logs its leader changes. */
 class Elections {
   private readonly locks: LockClient;
+  private readonly telemetry: ElectionTelemetry;
 
   constructor(private readonly context: Context) {
     this.locks = new LockClient(context, electionIdPrefix(context.idPrefix));
+    this.telemetry = new ElectionTelemetry(context.telemetry);
   }
 
   async campaign(electionId: string, options: CampaignOptions = {}): Promise<Leadership> {
@@ -79,7 +82,9 @@ class Elections {
     const value = optionalString('value', options.value) ?? `${hostname()}:${process.pid}`;
     const { value: _, ...lockOptions } = options;
     const params = { ...acquireParams(electionId, lockOptions, this.locks.prefix), election: true, value };
-    return leadership(await this.locks.acquireWith(params), value);
+    const lease = await this.locks.acquireWith(params);
+    this.telemetry.won(electionId);
+    return leadership(lease, value);
   }
 
   async withLeadership<T>(
@@ -100,9 +105,11 @@ class Elections {
   }
 
   private async *changes(electionId: string, signal: AbortSignal | undefined): AsyncGenerator<LeaderState> {
+    const observed = this.telemetry.observer(electionId);
     const first = await this.view(electionId, 0);
     let seen: LeaderState = first.current;
     let afterSeq = first.changes.at(-1)?.seq ?? 0;
+    observed(seen);
     yield seen;
     while (!signal?.aborted) {
       await sleep(OBSERVE_INTERVAL, undefined, { signal }).catch(() => {});
@@ -113,6 +120,7 @@ class Elections {
       for (const state of [...changes, current]) {
         if (seen.term === state.term && seen.leader === state.leader) continue;
         seen = { leader: state.leader, term: state.term };
+        observed(seen);
         yield seen;
       }
       afterSeq = changes.at(-1)?.seq ?? afterSeq;

@@ -11,6 +11,7 @@ import { ClientLease, type Lease } from './lease.js';
 import { ClientLeaseSet, releaseAll, type LeaseSet } from './lease-set.js';
 import type { AcquireAllOptions, AcquireOptions, LockMode, LockOptions, TryAcquireOptions } from './options.js';
 import { LockRequest, UNAVAILABLE_BUDGET, acquireParams, type AcquireParams } from './request.js';
+import { LockTelemetry, type LockHold, type LockKind, type LockWait } from './telemetry.js';
 import { WaitingRoom, type WaitOutcome } from './waiting-room.js';
 
 export type { Lease } from './lease.js';
@@ -137,14 +138,24 @@ export async function runThenRelease<T>(held: { release(): Promise<void> }, fn: 
   return result;
 }
 
+/** What a request is for, in telemetry. */
+function lockKind({ election, mode, limit }: AcquireParams): LockKind {
+  return election ? 'election' : mode ? 'read-write' : limit > 1 ? 'semaphore' : 'lock';
+}
+
 export class LockClient {
   private readonly rooms = new Map<string, WaitingRoom>();
+  private readonly telemetry: LockTelemetry;
+  /** The telemetry of each lease granted here, whose span the critical section of `withLock` runs in. */
+  private readonly holds = new WeakMap<Lease, LockHold>();
 
   /** `prefix`: of the workflow IDs of the resources it serves (elections have their own). */
   constructor(
     private readonly context: Context,
     readonly prefix = lockIdPrefix(context.idPrefix),
-  ) {}
+  ) {
+    this.telemetry = new LockTelemetry(context.telemetry);
+  }
 
   async acquire(resourceId: string, options: AcquireOptions = {}): Promise<Lease> {
     return this.acquireWith(acquireParams(resourceId, options, this.prefix));
@@ -158,12 +169,13 @@ export class LockClient {
     const timeout = params.waitTimeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(params.waitTimeout));
     const signal = AbortSignal.any([params.signal, timeout].filter((s) => s !== undefined));
     const request = new LockRequest(this.context.client, this.context.taskQueue, params);
+    const telemetry = this.telemetry.waitFor(resourceId, lockKind(params));
     try {
       await request.send();
       // Requests asked again in a row: a run that cannot make progress keeps answering from its last state, and a
       // waiter must not flood it with new requests.
       for (let askedAgain = 0; ; askedAgain++) {
-        const lease = await this.leaseFor(await this.wait(request, params, signal), request, params);
+        const lease = await this.leaseFor(await this.wait(request, params, signal), request, params, telemetry);
         if (lease) return lease;
         if (askedAgain > 0)
           await sleep(Math.min(ASK_AGAIN_MAX, ASK_AGAIN_MIN * 2 ** askedAgain), undefined, { signal });
@@ -172,8 +184,13 @@ export class LockClient {
     } catch (error) {
       // Whatever ended the wait, a request the workflow has must never be granted later.
       if (request.accepted) await request.withdraw();
-      if (!signal.aborted || error instanceof ServerUnavailableError) throw error;
-      throw signal.reason === timeout?.reason ? new LockTimeoutError(resourceId, params.waitTimeout!) : signal.reason;
+      if (!signal.aborted || error instanceof ServerUnavailableError) {
+        telemetry.failed('error', error);
+        throw error;
+      }
+      const timedOut = signal.reason === timeout?.reason;
+      telemetry.failed(timedOut ? 'timeout' : 'aborted', signal.reason);
+      throw timedOut ? new LockTimeoutError(resourceId, params.waitTimeout!) : signal.reason;
     }
   }
 
@@ -193,7 +210,7 @@ export class LockClient {
    * workflow (its grant lapsed before it was claimed, or the run that had it is gone), or granted but answered too
    * late to be claimed (then given back, if it is still held).
    */
-  private async leaseFor(outcome: WaitOutcome, request: LockRequest, params: AcquireParams) {
+  private async leaseFor(outcome: WaitOutcome, request: LockRequest, params: AcquireParams, telemetry: LockWait) {
     const { resourceId, limit, ttl, autoRenew } = params;
     if (outcome.state === 'rejected') {
       const { activeLimit } = outcome;
@@ -203,10 +220,18 @@ export class LockClient {
     }
     if (outcome.state === 'unknown') return undefined;
     const handle = this.context.client.workflow.getHandle(params.workflowId);
-    const init = { handle, resourceId, requestId: request.requestId, token: outcome.token, ttl, autoRenew };
+    const { requestId } = request;
+    const init = { handle, resourceId, requestId, token: outcome.token, ttl, autoRenew, onEnd: telemetry.leaseEnded };
     const lease = await ClientLease.fromGrant(init, outcome);
     if (!lease) await request.withdraw();
+    else this.holds.set(lease, telemetry.granted(lease.token));
     return lease;
+  }
+
+  /** Runs `fn` as the critical section of `lease`: inside its hold's span, if it was granted here. */
+  private critical<L extends Lease, T>(lease: L, fn: (lease: L) => T | Promise<T>): () => T | Promise<T> {
+    const hold = this.holds.get(lease);
+    return () => (hold ? hold.within(() => fn(lease)) : fn(lease));
   }
 
   async withSemaphore<T>(
@@ -218,7 +243,7 @@ export class LockClient {
     positiveInteger('limit', limit);
     checkFunction(fn);
     const lease = await this.acquire(resourceId, { ...options, limit });
-    return runThenRelease(lease, () => fn(lease));
+    return runThenRelease(lease, this.critical(lease, fn));
   }
 
   async withMode<T>(
@@ -229,7 +254,7 @@ export class LockClient {
   ): Promise<T> {
     checkFunction(fn);
     const lease = await this.acquire(resourceId, { ...options, mode });
-    return runThenRelease(lease, () => fn(lease));
+    return runThenRelease(lease, this.critical(lease, fn));
   }
 
   async tryAcquire(resourceId: string, options: TryAcquireOptions = {}): Promise<Lease | undefined> {
@@ -238,7 +263,8 @@ export class LockClient {
     params.signal?.throwIfAborted();
     const request = new LockRequest(this.context.client, this.context.taskQueue, params);
     try {
-      return await this.leaseFor(await request.tryNow(), request, params);
+      const telemetry = this.telemetry.waitFor(resourceId, lockKind(params), false);
+      return await this.leaseFor(await request.tryNow(), request, params, telemetry);
     } catch (error) {
       // Whatever went wrong, a request the workflow may have must never be granted later.
       await request.withdraw();

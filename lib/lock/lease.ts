@@ -26,6 +26,8 @@ export interface LeaseInit {
   readonly token: number;
   readonly ttl: number;
   readonly autoRenew: boolean;
+  /** Called once, when the lease is released or lost (for telemetry). */
+  readonly onEnd?: (reason: LeaseLostReason) => void;
 }
 
 /** A grant as the workflow answered it. */
@@ -133,6 +135,7 @@ export class ClientLease implements Lease {
     clearTimeout(this.deadlineTimer);
     clearTimeout(this.renewTimer);
     if (!this.controller.signal.aborted) {
+      this.init.onEnd?.(reason);
       this.controller.abort(new LeaseLostError(this.resourceId, this.token, reason, cause ? { cause } : undefined));
     }
   }

@@ -2,7 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { failureTypes } from '../errors.js';
+import { Telemetry } from '../telemetry.js';
 import { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
+import { JobTelemetry } from './telemetry.js';
 
 export { RUN_JOB_ACTIVITY, type RunJobInput } from '../workflows/queue-core.js';
 
@@ -88,36 +90,61 @@ function withAttempt(error: unknown, attempt: number): unknown {
   return failure;
 }
 
-/** The activity that runs the given queue jobs (`createActivities` in lib/worker.ts adds the request activities). */
-export function createJobActivities(jobs: JobHandlers): Record<string, (input: RunJobInput) => Promise<unknown>> {
+/** The handler registered as `name`, or a non-retryable failure naming the ones that are. */
+function handlerOf(jobs: JobHandlers, name: string, attempt: number): (...args: unknown[]) => unknown {
+  const handler = Object.hasOwn(jobs, name) ? jobs[name] : undefined;
+  if (!handler) {
+    throw ApplicationFailure.create({
+      type: failureTypes.unknownJob,
+      message: `No handler is registered for job \`${name}\` on this worker (registered: ${Object.keys(jobs).join(', ') || 'none'})`,
+      nonRetryable: true,
+      details: [{ attempt }],
+    });
+  }
+  return handler as (...args: unknown[]) => unknown;
+}
+
+/**
+ * The activity that runs the given queue jobs (`createActivities` in lib/worker.ts adds the request activities),
+ * reporting each attempt to `telemetry`.
+ */
+export function createJobActivities(
+  jobs: JobHandlers,
+  telemetry: Telemetry = Telemetry.create(),
+): Record<string, (input: RunJobInput) => Promise<unknown>> {
   for (const [name, handler] of Object.entries(jobs)) {
     if (typeof handler !== 'function')
       throw new TypeError(`Expected job \`${name}\` to be a function, got ${typeof handler}`);
   }
+  const instruments = new JobTelemetry(telemetry);
   return {
-    async [RUN_JOB_ACTIVITY]({ jobId = '', name, args }: RunJobInput) {
+    async [RUN_JOB_ACTIVITY](input: RunJobInput) {
+      const { jobId = '', name, args } = input;
       const context = Context.current();
-      const { attempt } = context.info;
-      const handler = Object.hasOwn(jobs, name) ? jobs[name] : undefined;
-      if (!handler) {
-        throw ApplicationFailure.create({
-          type: failureTypes.unknownJob,
-          message: `No handler is registered for job \`${name}\` on this worker (registered: ${Object.keys(jobs).join(', ') || 'none'})`,
-          nonRetryable: true,
-          details: [{ attempt }],
-        });
-      }
+      const { attempt, workflowExecution, retryPolicy } = context.info;
+      const handler = handlerOf(jobs, name, attempt);
+      const workflowId = workflowExecution?.workflowId ?? '';
+      const { maximumAttempts, nonRetryableErrorTypes } = retryPolicy ?? {};
+      const run = instruments.start(input, { attempt, workflowId, maximumAttempts, nonRetryableErrorTypes });
       const stop = keepAlive(context);
       const job: JobContext = { jobId, name, attempt, signal: context.cancellationSignal };
+      let result: unknown;
       try {
-        return await jobStorage.run(job, () => (handler as (...args: unknown[]) => unknown)(...args));
+        result = await run.run(() => jobStorage.run(job, () => handler(...args)));
       } catch (error) {
         // Whatever a cancelled handler rejects with (an AbortError, say), the job ends as cancelled, not failed.
-        if (context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason;
-        throw withAttempt(error, attempt);
+        if (context.cancellationDetails?.cancelRequested) {
+          run.cancelled();
+          throw context.cancellationSignal.reason;
+        }
+        const failure = withAttempt(error, attempt);
+        run.failed(failure);
+        throw failure;
       } finally {
         stop();
       }
+      run.succeeded();
+      return result;
     },
   };
 }

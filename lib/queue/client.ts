@@ -14,6 +14,7 @@ import type { JobView, QueueStatus, RateLimit } from '../workflows/queue-core.js
 import type { QueueWorkflowInput, queueWorkflow } from '../workflows/queue-workflow.js';
 import { JobWatcher, QueueJob, type CancelResult, type Job } from './job.js';
 import type { CancelJobOptions, EnqueueOptions } from './options.js';
+import { EnqueueTelemetry } from './telemetry.js';
 import { toCancelRequest, toEnqueueRequest } from './validate.js';
 
 export type { CancelResult, Job, JobStatus } from './job.js';
@@ -91,9 +92,11 @@ class QueueClient {
   private readonly watcher: JobWatcher;
   /** Per queue workflow: the last request sent or being sent, so the next goes out after it (call order). */
   private readonly tails = new Map<string, Promise<void>>();
+  private readonly telemetry: EnqueueTelemetry;
 
   constructor(private readonly context: Context) {
     this.prefix = queueIdPrefix(context.idPrefix);
+    this.telemetry = new EnqueueTelemetry(context.telemetry);
     this.watcher = new JobWatcher({ client: context.client.workflow, openRunsOnly: context.openRuns });
   }
 
@@ -126,18 +129,22 @@ class QueueClient {
 
   async enqueue<T>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>> {
     const workflowId = this.workflowIdOf(key);
-    const request = toEnqueueRequest(name, args, options);
+    const checked = toEnqueueRequest(name, args, options);
+    const span = this.telemetry.start(key, name, checked.jobId);
+    const request = { ...checked, ...span.fields() };
     // A retry after a lost reply sends the signal again; the workflow ignores the job ID the second time.
-    const handle = await this.inOrder(workflowId, () =>
-      retryTransient(
-        'enqueue',
-        () =>
-          this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
-            ...this.startOptions(workflowId),
-            signal: enqueueSignal,
-            signalArgs: [request],
-          }),
-        { budget: RPC_BUDGET },
+    const handle = await span.around(() =>
+      this.inOrder(workflowId, () =>
+        retryTransient(
+          'enqueue',
+          () =>
+            this.context.client.workflow.signalWithStart<typeof queueWorkflow, [typeof request]>(QUEUE_WORKFLOW, {
+              ...this.startOptions(workflowId),
+              signal: enqueueSignal,
+              signalArgs: [request],
+            }),
+          { budget: RPC_BUDGET },
+        ),
       ),
     );
     const cancel = (jobKey: string, jobId: string, cancelOptions?: CancelJobOptions) =>
@@ -162,7 +169,9 @@ class QueueClient {
           budget: RPC_BUDGET,
           ...(signal ? { signal } : {}),
         });
-        return { cancelled: cancelTook(view) };
+        const cancelled = cancelTook(view);
+        if (cancelled) this.telemetry.cancelled(key);
+        return { cancelled };
       } catch (error) {
         if (error instanceof WorkflowNotFoundError || error instanceof QueryRejectedError) return { cancelled: false };
         throw error;

@@ -10,6 +10,16 @@ export interface RunJobInput {
   readonly jobId?: string;
   readonly name: string;
   readonly args: readonly unknown[];
+  /** From the enqueuing client, for telemetry; absent for jobs of clients without it. */
+  readonly telemetry?: JobTelemetryContext;
+}
+
+/** Carried with a job for OpenTelemetry: set by instrumented clients, read by the worker's job activity. */
+export interface JobTelemetryContext {
+  /** When the job was enqueued, by the enqueuing client's clock (ms since the epoch). */
+  readonly enqueuedAt: number;
+  /** The enqueue span's W3C trace context (`traceparent`, ...), which every attempt's span links to. */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 /** Bounds shared by the client (to reject oversize input early) and the workflow (to keep its state small). */
@@ -56,6 +66,8 @@ export interface EnqueueRequest {
   readonly runAt?: number;
   /** Spacing of the key's job starts; taken, like `concurrency`, from the job that finds the queue empty. */
   readonly rateLimit?: RateLimit;
+  /** Passed on to the job's activity; absent from clients without telemetry. */
+  readonly telemetry?: JobTelemetryContext;
 }
 
 /** At most `max` job starts in any window of `per` ms. */

@@ -64,7 +64,8 @@ function runJob(job: EnqueueRequest): Promise<unknown> {
       ...(nonRetryableErrorTypes ? { nonRetryableErrorTypes: [...nonRetryableErrorTypes] } : {}),
     },
   });
-  return activities[RUN_JOB_ACTIVITY]({ jobId: job.jobId, name: job.name, args: job.args });
+  const { jobId, name, args, telemetry } = job;
+  return activities[RUN_JOB_ACTIVITY]({ jobId, name, args, ...(telemetry && { telemetry }) });
 }
 
 /** The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). */
