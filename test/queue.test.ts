@@ -433,8 +433,10 @@ test('queueStatus reports pending, running and processed jobs', async (t) => {
     paused: false,
     concurrency: 1,
     pending: 1,
+    delayed: [],
     runningJobs: ['first'],
     processed: 0,
+    cancelled: 0,
     recentFailures: [],
   });
   t.deepEqual(await second.status(), { state: 'pending', position: 0 });
@@ -454,8 +456,10 @@ test('queueStatus of a key with no workflow is idle, not an error', async (t) =>
     paused: false,
     concurrency: 1,
     pending: 0,
+    delayed: [],
     runningJobs: [],
     processed: 0,
+    cancelled: 0,
     recentFailures: [],
   });
 });

@@ -17,6 +17,7 @@ import {
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createCoordinator, LeaseLostError, LockTimeoutError } from '../lib/index.js';
 import { Telemetry } from '../lib/telemetry.js';
+import { currentJob } from '../lib/worker.js';
 import { aborted, startTestEnv, type TestEnv } from './_helpers/temporal.js';
 
 // ---- Fixtures: the SDK, registered globally before any coordinator or worker is made. ----
@@ -33,6 +34,13 @@ trace.setGlobalTracerProvider(tracerProvider);
 
 const attemptsOf = new Map<string, number>();
 const jobs = {
+  /** Runs until it is cancelled (or 30 s), then rejects with the signal's reason. */
+  async untilCancelled() {
+    const { signal } = currentJob();
+    const started = Date.now();
+    while (!signal.aborted && Date.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 10));
+    signal.throwIfAborted();
+  },
   /** Fails its first `failures` attempts. */
   async flaky(id: string, failures: number) {
     const attempt = (attemptsOf.get(id) ?? 0) + 1;
@@ -266,6 +274,24 @@ test('a job that fails for good records its attempts as failed', async (t) => {
   );
   t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'retried' }), 2);
   t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'failed' }), 1);
+});
+
+test('cancels that found their job are counted, and a cancelled running attempt ends as cancelled', async (t) => {
+  const { enqueue, cancelJob } = coordinator();
+  const group = freshGroup('export');
+  const key = `${group}:1`;
+  const running = await enqueue(key, 'untilCancelled', []);
+  const pending = await enqueue(key, 'untilCancelled', []);
+  const by = { 'coordination.resource.group': group };
+  while ((await running.status()).state !== 'running') await new Promise((resolve) => setTimeout(resolve, 20));
+  t.deepEqual(await pending.cancel(), { cancelled: true });
+  t.deepEqual(await running.cancel(), { cancelled: true });
+  t.deepEqual(await cancelJob(key, 'no-such-job'), { cancelled: false });
+  await t.throwsAsync(running.result());
+  t.is(await total('coordination.job.cancelled', by), 2, 'the cancel that found nothing is not counted');
+  t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'cancelled' }), 1);
+  t.is(await recorded('coordination.job.attempts', { ...by, 'coordination.job.outcome': 'cancelled' }), 1);
+  t.is(await recorded('coordination.job.duration', by), 1, 'the pending job never ran an attempt');
 });
 
 // ---- Without @opentelemetry/api ----
