@@ -7,7 +7,7 @@ import type { EnqueueOptions, JobRetryOptions } from './options.js';
 const DEFAULT_TIMEOUT = 60_000;
 const DEFAULT_MAXIMUM_ATTEMPTS = 5;
 
-const enqueueOptionNames = new Set(['jobId', 'retry', 'timeout', 'concurrency']);
+const enqueueOptionNames = new Set(['jobId', 'retry', 'timeout', 'concurrency', 'local']);
 const retryOptionNames = new Set([
   'initialInterval',
   'backoffCoefficient',
@@ -142,7 +142,7 @@ export function toEnqueueRequest(name: unknown, args: unknown, options: unknown)
   checkArgs(args);
   if (options === undefined) options = {};
   checkKnownOptions('options', options, enqueueOptionNames, '');
-  const { jobId, retry, timeout, concurrency } = options as EnqueueOptions;
+  const { jobId, retry, timeout, concurrency, local } = options as EnqueueOptions;
   if (jobId !== undefined) {
     nonEmptyString('jobId', jobId);
     if (jobId.length > queueLimits.maxJobIdLength) {
@@ -157,6 +157,9 @@ export function toEnqueueRequest(name: unknown, args: unknown, options: unknown)
       throw new RangeError(`Expected \`concurrency\` to be at most ${queueLimits.maxConcurrency}, got ${concurrency}`);
     }
   }
+  if (local !== undefined && typeof local !== 'boolean') {
+    throw new TypeError(`Expected \`local\` to be a boolean, got ${show(local)}`);
+  }
   return {
     jobId: jobId ?? randomUUID(),
     name: name as string,
@@ -164,5 +167,7 @@ export function toEnqueueRequest(name: unknown, args: unknown, options: unknown)
     retry: checkRetry(retry),
     timeout: timeout === undefined ? DEFAULT_TIMEOUT : positiveDuration('timeout', timeout),
     concurrency: concurrency ?? 1,
+    // Absent unless set: requests of normal jobs stay exactly what clients without the option send.
+    ...(local === true ? { local: true } : {}),
   };
 }

@@ -52,6 +52,8 @@ export interface EnqueueRequest {
   readonly timeout: number;
   /** How many of the key's jobs may run at once; taken from the job that finds the queue empty. */
   readonly concurrency: number;
+  /** Run as a local activity; absent (a normal activity) unless the job asked for it, as older clients send it. */
+  readonly local?: true;
 }
 
 /** How a finished job ended; results past the retention bound are dropped (`retained: false`). */

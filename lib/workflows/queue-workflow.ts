@@ -6,6 +6,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -41,18 +42,29 @@ export interface QueueWorkflowInput {
 }
 
 type RunJob = (input: RunJobInput) => Promise<unknown>;
+type JobActivities = Record<typeof RUN_JOB_ACTIVITY, RunJob>;
 
-function runJob(job: EnqueueRequest): Promise<unknown> {
+/**
+ * The activity that runs `job`: a local one (run by the worker that holds the workflow task, its result recorded with
+ * the task's completion, so no trip through the server's task queues) when the job asked for it, else a normal one.
+ */
+function jobActivity(job: EnqueueRequest): RunJob {
   const { maximumAttempts, nonRetryableErrorTypes, ...retry } = job.retry;
-  const activities = proxyActivities<Record<typeof RUN_JOB_ACTIVITY, RunJob>>({
+  const options = {
     startToCloseTimeout: job.timeout,
     retry: {
       ...retry,
       maximumAttempts: maximumAttempts === 0 ? Number.POSITIVE_INFINITY : maximumAttempts,
       ...(nonRetryableErrorTypes ? { nonRetryableErrorTypes: [...nonRetryableErrorTypes] } : {}),
     },
-  });
-  return activities[RUN_JOB_ACTIVITY]({ jobId: job.jobId, name: job.name, args: job.args });
+  };
+  const activities =
+    job.local === true ? proxyLocalActivities<JobActivities>(options) : proxyActivities<JobActivities>(options);
+  return activities[RUN_JOB_ACTIVITY];
+}
+
+function runJob(job: EnqueueRequest): Promise<unknown> {
+  return jobActivity(job)({ jobId: job.jobId, name: job.name, args: job.args });
 }
 
 /** The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). */
