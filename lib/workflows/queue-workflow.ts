@@ -67,7 +67,10 @@ function runJob(job: EnqueueRequest): Promise<unknown> {
   return jobActivity(job)({ jobId: job.jobId, name: job.name, args: job.args });
 }
 
-/** The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). */
+/**
+ * The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). A normal
+ * activity's failure comes wrapped in an ActivityFailure, a local activity's as it is.
+ */
 function failureMessage(error: unknown, job: EnqueueRequest): string {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof TimeoutFailure) return `The attempt timed out after ${job.timeout} ms`;
@@ -75,7 +78,7 @@ function failureMessage(error: unknown, job: EnqueueRequest): string {
 }
 
 function attemptsOf(error: unknown, job: EnqueueRequest): number {
-  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  const cause = error instanceof ActivityFailure ? error.cause : error;
   const reported =
     cause instanceof ApplicationFailure ? (cause.details?.[0] as { attempt?: unknown } | undefined) : undefined;
   if (typeof reported?.attempt === 'number') return reported.attempt;
