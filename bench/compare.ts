@@ -435,7 +435,7 @@ function queueSpeedTargets(results: readonly Result[], floor: Floors): Target[] 
     const measured = singleKey
       .map(
         (row) =>
-          `${row.metric.replace(/^job, 1 key x \d+ no-op jobs,? ?/, '') || 'default'} ${ms(row.p50)} = ${times(row.p50 / handOff)}`,
+          `${row.metric.replace(/^job, 1 key x \d+ no-op jobs,? ?/, '') || 'normal jobs'} ${ms(row.p50)} = ${times(row.p50 / handOff)}`,
       )
       .join('; ');
     const best = Math.min(...singleKey.map((row) => row.p50));
