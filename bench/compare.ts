@@ -266,6 +266,8 @@ export function targets(results: readonly Result[]): Target[] {
     }
   }
 
+  list.push(...queueSpeedTargets(results, floor));
+
   {
     const target = 'uncontended withLock p50 (warm ID) <= 3x floor update-roundtrip p50 (issue 3)';
     const warm = find(
@@ -414,4 +416,44 @@ export function formatComparisons(results: readonly Result[]): string {
     sections.push('Targets (reported, not asserted).\n\n' + formatTargets(targets(results)));
   }
   return sections.join('\n\n');
+}
+
+/**
+ * Issue 20, item 5: one key's per-job p50 against the floor's signal -> open update, for each way of running jobs
+ * measured (the target is met by the best one); and the many-keys aggregate beside BullMQ's with per-key order.
+ */
+function queueSpeedTargets(results: readonly Result[], floor: Floors): Target[] {
+  const list: Target[] = [];
+  const target = 'one key, per-job p50 <= 2x floor signal->open-update p50, best setting (issue 20)';
+  const singleKey = results.filter(
+    (result) => result.scenario === 'queue-single-key' && result.compare?.kind === 'job',
+  );
+  if (singleKey.length === 0) list.push(missing(target, 'queue-single-key'));
+  else if (!floor.handOff) list.push(missing(target, 'floor'));
+  else {
+    const handOff = floor.handOff.p50;
+    const measured = singleKey
+      .map(
+        (row) =>
+          `${row.metric.replace(/^job, 1 key x \d+ no-op jobs,? ?/, '') || 'normal jobs'} ${ms(row.p50)} = ${times(row.p50 / handOff)}`,
+      )
+      .join('; ');
+    const best = Math.min(...singleKey.map((row) => row.p50));
+    list.push(check(target, `${measured} (floor ${ms(handOff)})`, best <= 2 * handOff));
+  }
+  const many = results.filter((result) => result.scenario === 'queue-many-keys' && result.compare?.kind === 'job');
+  const bull = results.find(
+    (result) => result.scenario === 'bullmq' && result.compare?.kind === 'job' && result.metric.startsWith('aggregate'),
+  );
+  const versus = 'queue-many-keys aggregate jobs/s beside BullMQ, one queue + concurrency-1 worker per key';
+  if (many.length === 0) list.push(missing(versus, 'queue-many-keys'));
+  else if (!bull?.throughput) list.push(missing(versus, 'bullmq'));
+  else {
+    const measured = many
+      .filter((row) => row.throughput !== null)
+      .map((row) => `${row.metric} ${perSecond(row.throughput!)} = ${times(row.throughput! / bull.throughput!)}`)
+      .join('; ');
+    list.push({ target: versus, measured: `${measured} of BullMQ's ${perSecond(bull.throughput)}`, status: 'n/a' });
+  }
+  return list;
 }

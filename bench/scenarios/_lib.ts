@@ -5,7 +5,7 @@
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { WorkflowBundle } from '@temporalio/worker';
+import type { WorkerOptions, WorkflowBundle } from '@temporalio/worker';
 import { createCoordinator, type Coordinator } from '../../lib/index.js';
 import { createActivities, workflowsPath, type JobHandlers } from '../../lib/worker.js';
 import { CostMeter, forEachLimited, historyEventsPerOp } from '../cost.js';
@@ -48,6 +48,8 @@ export interface LevelOptions {
   readonly name: string;
   readonly processes: number;
   readonly jobs?: JobHandlers;
+  /** Worker settings to measure, for example `{ maxEagerActivityReservationsPerWorkflowTask: 0 }`. */
+  readonly worker?: Pick<WorkerOptions, 'maxEagerActivityReservationsPerWorkflowTask'>;
 }
 
 export interface LevelOutcome<T> {
@@ -74,6 +76,7 @@ export async function runLevel<T>(
     taskQueue,
     workflowBundle,
     activities: createActivities(options.jobs ?? {}),
+    ...options.worker,
   });
   const processes: ClientProcess[] = [];
   try {

@@ -4,10 +4,11 @@
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import type { EnqueueOptions } from '../../lib/index.js';
 import { forEachLimited } from '../cost.js';
 import type { ScenarioContext } from '../scenario.js';
 import { CorrectnessError } from './_critical-section.js';
-import { runLevel, type LevelOutcome } from './_lib.js';
+import { runLevel, type LevelOptions, type LevelOutcome } from './_lib.js';
 
 /** A queue that runs no job for this long, with jobs still missing, has lost them. */
 const STALL_TIMEOUT = 60_000;
@@ -89,6 +90,18 @@ export interface QueueRun {
   readonly processElapsed: number;
 }
 
+export interface QueueRunOptions {
+  /** Suffix of the run's task queue, and its label in the progress line. */
+  readonly name: string;
+  readonly keys: number;
+  readonly jobsPerKey: number;
+  /** Keys enqueued to at once. */
+  readonly concurrency: number;
+  /** Options of every job, for example `{ local: true }`. */
+  readonly job?: Omit<EnqueueOptions, 'jobId'>;
+  readonly worker?: LevelOptions['worker'];
+}
+
 /**
  * Pauses `keys` queue keys, enqueues `jobsPerKey` jobs to each (each key's one after the other, so their order is
  * defined; up to `concurrency` keys at once), resumes the keys and waits until every job has run. Enqueueing into a
@@ -96,13 +109,13 @@ export interface QueueRun {
  */
 export async function runQueue(
   ctx: ScenarioContext,
-  options: { readonly name: string; readonly keys: number; readonly jobsPerKey: number; readonly concurrency: number },
+  options: QueueRunOptions,
 ): Promise<{ log: JobLog; outcome: LevelOutcome<QueueRun> }> {
   const log = new JobLog();
   const total = options.keys * options.jobsPerKey;
   const outcome = await runLevel(
     ctx,
-    { name: options.name, processes: 1, jobs: log.jobs },
+    { name: options.name, processes: 1, jobs: log.jobs, ...(options.worker ? { worker: options.worker } : {}) },
     async (level) => {
       const { coordinator } = level.processOf(0);
       const keys = Array.from({ length: options.keys }, (_, index) => `${level.taskQueue}/key-${index}`);
@@ -114,7 +127,7 @@ export async function runQueue(
         for (let seq = 0; seq < options.jobsPerKey; seq++) {
           ctx.signal.throwIfAborted();
           const start = performance.now();
-          await coordinator.enqueue(key, 'noop', [key, seq], { jobId: `job-${seq}` });
+          await coordinator.enqueue(key, 'noop', [key, seq], { ...options.job, jobId: `job-${seq}` });
           enqueueLatencies.push(performance.now() - start);
           ctx.progress.update(`${options.name}: enqueued ${enqueueLatencies.length}/${total}`);
         }

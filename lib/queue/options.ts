@@ -56,6 +56,23 @@ export interface EnqueueOptions {
    */
   readonly concurrency?: number;
   /**
+   * Run the job as a Temporal local activity, for short jobs: the worker that runs the key's workflow runs the job
+   * and records its result when it completes its workflow task, so a job skips the two trips through the server's
+   * task queues that a normal job takes (several times more jobs a second on one key; see docs/benchmarks.md). The
+   * price:
+   * - **Keep it well under the workflow task timeout (10 s).** While a key's local jobs run, its workflow task stays
+   *   open (renewed every 8 s): the key's `enqueue`, `pauseQueue` and `resumeQueue` signals and its `status()`,
+   *   `result()` and `queueStatus()` queries wait until it completes, and more than 100 signals to the key in that
+   *   time fail the task, so the local jobs run since its last completion run again.
+   * - **No heartbeats** (`Context.heartbeat()` does nothing), and a job on a worker that dies is retried only after
+   *   the workflow task timeout, by the worker that takes over the key's workflow.
+   * - **At least once, even with `maximumAttempts: 1`**: a failed or timed-out workflow task runs it again.
+   * - **Retries wait in the worker** while the backoff is under a minute (the workflow task stays open meanwhile);
+   *   a longer backoff becomes a server timer.
+   * @default false
+   */
+  readonly local?: boolean;
+  /**
    * Starts the job no earlier than this long after the enqueue is accepted. The queue stays FIFO: the key's later
    * jobs wait behind a delayed job. Not with `runAt`.
    * @default undefined (start as soon as the jobs ahead of it are done)

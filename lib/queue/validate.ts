@@ -13,7 +13,16 @@ import type { CancelJobOptions, EnqueueOptions, JobRetryOptions, RateLimitOption
 const DEFAULT_TIMEOUT = 60_000;
 const DEFAULT_MAXIMUM_ATTEMPTS = 5;
 
-const enqueueOptionNames = new Set(['jobId', 'retry', 'timeout', 'concurrency', 'delay', 'runAt', 'rateLimit']);
+const enqueueOptionNames = new Set([
+  'jobId',
+  'retry',
+  'timeout',
+  'concurrency',
+  'delay',
+  'runAt',
+  'rateLimit',
+  'local',
+]);
 const rateLimitOptionNames = new Set(['max', 'per']);
 const cancelOptionNames = new Set(['reason', 'signal']);
 /** Most starts a rate limit's window may hold (the workflow remembers that many start times). */
@@ -196,8 +205,11 @@ export function toEnqueueRequest(name: unknown, args: unknown, options: unknown,
   checkArgs(args);
   if (options === undefined) options = {};
   checkKnownOptions('options', options, enqueueOptionNames, '');
-  const { jobId, retry, timeout, concurrency, delay, runAt, rateLimit } = options as EnqueueOptions;
+  const { jobId, retry, timeout, concurrency, delay, runAt, rateLimit, local } = options as EnqueueOptions;
   const startAt = checkStartTime(delay, runAt, now);
+  if (local !== undefined && typeof local !== 'boolean') {
+    throw new TypeError(`Expected \`local\` to be a boolean, got ${show(local)}`);
+  }
   return {
     jobId: jobId === undefined ? randomUUID() : checkJobId(jobId),
     name: name as string,
@@ -208,6 +220,7 @@ export function toEnqueueRequest(name: unknown, args: unknown, options: unknown,
     // Left out when unset, so a plain job's signal is what it always was.
     ...(startAt === undefined ? {} : { runAt: startAt }),
     ...(rateLimit === undefined ? {} : { rateLimit: checkRateLimit(rateLimit) }),
+    ...(local === true ? { local: true } : {}),
   };
 }
 

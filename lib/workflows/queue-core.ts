@@ -62,6 +62,8 @@ export interface EnqueueRequest {
   readonly timeout: number;
   /** How many of the key's jobs may run at once; taken from the job that finds the queue empty. */
   readonly concurrency: number;
+  /** Run as a local activity; absent (a normal activity) unless the job asked for it, as older clients send it. */
+  readonly local?: true;
   /** Not started before this time (ms since the epoch); the jobs behind it wait too. */
   readonly runAt?: number;
   /** Spacing of the key's job starts; taken, like `concurrency`, from the job that finds the queue empty. */

@@ -9,6 +9,7 @@ import {
   continueAsNew,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -51,10 +52,15 @@ export interface QueueWorkflowInput {
 }
 
 type RunJob = (input: RunJobInput) => Promise<unknown>;
+type JobActivities = Record<typeof RUN_JOB_ACTIVITY, RunJob>;
 
-function runJob(job: EnqueueRequest): Promise<unknown> {
+/**
+ * The activity that runs `job`: a local one (run by the worker that holds the workflow task, its result recorded with
+ * the task's completion, so no trip through the server's task queues) when the job asked for it, else a normal one.
+ */
+function jobActivity(job: EnqueueRequest): RunJob {
   const { maximumAttempts, nonRetryableErrorTypes, ...retry } = job.retry;
-  const activities = proxyActivities<Record<typeof RUN_JOB_ACTIVITY, RunJob>>({
+  const options = {
     startToCloseTimeout: job.timeout,
     // A cancelled job's handler is told (the activity learns it from a heartbeat) and the key waits until it settles.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -63,12 +69,21 @@ function runJob(job: EnqueueRequest): Promise<unknown> {
       maximumAttempts: maximumAttempts === 0 ? Number.POSITIVE_INFINITY : maximumAttempts,
       ...(nonRetryableErrorTypes ? { nonRetryableErrorTypes: [...nonRetryableErrorTypes] } : {}),
     },
-  });
-  const { jobId, name, args, telemetry } = job;
-  return activities[RUN_JOB_ACTIVITY]({ jobId, name, args, ...(telemetry && { telemetry }) });
+  };
+  const activities =
+    job.local === true ? proxyLocalActivities<JobActivities>(options) : proxyActivities<JobActivities>(options);
+  return activities[RUN_JOB_ACTIVITY];
 }
 
-/** The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). */
+function runJob(job: EnqueueRequest): Promise<unknown> {
+  const { jobId, name, args, telemetry } = job;
+  return jobActivity(job)({ jobId, name, args, ...(telemetry && { telemetry }) });
+}
+
+/**
+ * The last attempt's message, as the handler threw it (the activity wraps it with the attempt number). A normal
+ * activity's failure comes wrapped in an ActivityFailure, a local activity's as it is.
+ */
 function failureMessage(error: unknown, job: EnqueueRequest): string {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof TimeoutFailure) return `The attempt timed out after ${job.timeout} ms`;
@@ -76,7 +91,7 @@ function failureMessage(error: unknown, job: EnqueueRequest): string {
 }
 
 function attemptsOf(error: unknown, job: EnqueueRequest): number {
-  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  const cause = error instanceof ActivityFailure ? error.cause : error;
   const reported =
     cause instanceof ApplicationFailure ? (cause.details?.[0] as { attempt?: unknown } | undefined) : undefined;
   if (typeof reported?.attempt === 'number') return reported.attempt;
