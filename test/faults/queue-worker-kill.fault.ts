@@ -2,7 +2,7 @@
 // job runs on it, while 10 keys x 100 jobs drain. In the raw record of every job attempt: every job finished, each
 // key's jobs ran one at a time in the order they were enqueued, and a job ran again only when the worker of its earlier
 // attempt had been killed.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { createCoordinator } from '../../lib/index.js';
@@ -18,14 +18,13 @@ const JOBS_PER_KEY = 100;
 /** How long each job works before it applies its effect: long enough for a kill to land mid-job on purpose. */
 const JOB_MS = 150;
 
-test(`SIGKILLing the queue worker ${KILLS} times while ${KEYS} keys x ${JOBS_PER_KEY} jobs drain: one job of a key at a time, in order, re-run only after a kill`, async (t) => {
-  t.timeout(KILLS * 60_000);
+/** A run of its own: the effects table, a task queue, a coordinator on it, and worker children killed at the end. */
+async function setUp(t: ExecutionContext, label: string) {
   await setupEffects();
   const effects = Effects.open();
   const { address, namespace } = serverAddress();
   const connection = await Connection.connect({ address });
-  const taskQueue = `faults-queue-kill-${randomUUID().slice(0, 8)}`;
-  const run = randomUUID();
+  const taskQueue = `faults-queue-${label}-${randomUUID().slice(0, 8)}`;
   const children: Child[] = [];
   t.teardown(async () => {
     await killAll(children);
@@ -33,10 +32,16 @@ test(`SIGKILLing the queue worker ${KILLS} times while ${KEYS} keys x ${JOBS_PER
     await connection.close();
   });
   const startQueueWorker = (n: number) => startWorker(children, `worker ${n}`, { TASK_QUEUE: taskQueue, JOB_MS });
+  const { enqueue } = createCoordinator({ client: new Client({ connection, namespace }), taskQueue });
+  return { effects, run: randomUUID(), startQueueWorker, enqueue };
+}
+
+test(`SIGKILLing the queue worker ${KILLS} times while ${KEYS} keys x ${JOBS_PER_KEY} jobs drain: one job of a key at a time, in order, re-run only after a kill`, async (t) => {
+  t.timeout(KILLS * 60_000);
+  const { effects, run, startQueueWorker, enqueue } = await setUp(t, 'kill');
 
   const started = performance.now();
   let worker = await startQueueWorker(0);
-  const { enqueue } = createCoordinator({ client: new Client({ connection, namespace }), taskQueue });
   const keys = Array.from({ length: KEYS }, (_, k) => `queue-kill-${run}-${k}`);
   await enqueueEffects(enqueue, run, keys, JOBS_PER_KEY);
 
@@ -87,21 +92,8 @@ const RATE_JOBS = 30;
 
 test(`SIGKILLing the queue worker ${RATE_KILLS} times while ${RATE_KEYS} rate-limited keys x ${RATE_JOBS} jobs drain: every job once at the fence, in order`, async (t) => {
   t.timeout(10 * 60_000);
-  await setupEffects();
-  const effects = Effects.open();
-  const { address, namespace } = serverAddress();
-  const connection = await Connection.connect({ address });
-  const taskQueue = `faults-queue-rate-${randomUUID().slice(0, 8)}`;
-  const run = randomUUID();
-  const children: Child[] = [];
-  t.teardown(async () => {
-    await killAll(children);
-    await effects.close();
-    await connection.close();
-  });
-  const startQueueWorker = (n: number) => startWorker(children, `worker ${n}`, { TASK_QUEUE: taskQueue, JOB_MS });
+  const { effects, run, startQueueWorker, enqueue } = await setUp(t, 'rate');
   let worker = await startQueueWorker(0);
-  const { enqueue } = createCoordinator({ client: new Client({ connection, namespace }), taskQueue });
   const keys = Array.from({ length: RATE_KEYS }, (_, k) => `queue-rate-kill-${run}-${k}`);
   await enqueueEffects(enqueue, run, keys, RATE_JOBS, { rateLimit: { max: 4, per: '1s' } });
 
