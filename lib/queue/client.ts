@@ -12,7 +12,7 @@ import {
 } from '../workflows/definitions.js';
 import type { JobView, QueueStatus, RateLimit } from '../workflows/queue-core.js';
 import type { QueueWorkflowInput, queueWorkflow } from '../workflows/queue-workflow.js';
-import { JobWatcher, QueueJob, type CancelResult, type Job } from './job.js';
+import { JobWatcher, QueueJob, type CancelJob, type CancelResult, type Job } from './job.js';
 import type { CancelJobOptions, EnqueueOptions } from './options.js';
 import { EnqueueTelemetry } from './telemetry.js';
 import { toCancelRequest, toEnqueueRequest } from './validate.js';
@@ -93,6 +93,8 @@ class QueueClient {
   /** Per queue workflow: the last request sent or being sent, so the next goes out after it (call order). */
   private readonly tails = new Map<string, Promise<void>>();
   private readonly telemetry: EnqueueTelemetry;
+  /** What `job.cancel()` calls. */
+  private readonly cancel: CancelJob = (key, jobId, options) => this.cancelJob(key, jobId, options);
 
   constructor(private readonly context: Context) {
     this.prefix = queueIdPrefix(context.idPrefix);
@@ -147,9 +149,7 @@ class QueueClient {
         ),
       ),
     );
-    const cancel = (jobKey: string, jobId: string, cancelOptions?: CancelJobOptions) =>
-      this.cancelJob(jobKey, jobId, cancelOptions);
-    return new QueueJob<T>(this.watcher, cancel, workflowId, key, request.jobId, handle.signaledRunId);
+    return new QueueJob<T>(this.watcher, this.cancel, workflowId, key, request.jobId, handle.signaledRunId);
   }
 
   async cancelJob(key: string, jobId: string, options?: CancelJobOptions): Promise<CancelResult> {
@@ -157,6 +157,8 @@ class QueueClient {
     const { request, signal } = toCancelRequest(jobId, options);
     signal?.throwIfAborted();
     return this.inOrder(workflowId, async () => {
+      // Aborted while earlier requests to the key went out: nothing is sent.
+      signal?.throwIfAborted();
       const handle = this.context.openRuns.getHandle(workflowId);
       try {
         // A plain signal: a key with no workflow has no pending or running job, and must not get a workflow.
