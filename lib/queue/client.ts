@@ -2,6 +2,7 @@ import { QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from '../context.js';
 import { checkResourceId, queueIdPrefix } from '../ids.js';
 import { retryTransient } from '../rpc.js';
+import { CallOrder } from '../workflows/call-order.js';
 import {
   cancelJobSignal,
   enqueueSignal,
@@ -90,8 +91,8 @@ function cancelTook(view: JobView | undefined): boolean {
 class QueueClient {
   private readonly prefix: string;
   private readonly watcher: JobWatcher;
-  /** Per queue workflow: the last request sent or being sent, so the next goes out after it (call order). */
-  private readonly tails = new Map<string, Promise<void>>();
+  /** One chain per queue workflow: one process's requests to a key take effect in call order. */
+  private readonly order = new CallOrder();
   private readonly telemetry: EnqueueTelemetry;
   /** What `job.cancel()` calls. */
   private readonly cancel: CancelJob = (key, jobId, options) => this.cancelJob(key, jobId, options);
@@ -111,24 +112,6 @@ class QueueClient {
     return { workflowId, taskQueue: this.context.taskQueue, args: [{}] as [QueueWorkflowInput] };
   }
 
-  /**
-   * Runs `send` once every request to the same workflow made before it has settled, so that one process's requests
-   * to one key take effect in call order; keys stay independent.
-   */
-  private inOrder<T>(workflowId: string, send: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(workflowId);
-    const sent = previous ? previous.then(send) : send();
-    const tail = sent.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(workflowId, tail);
-    void tail.then(() => {
-      if (this.tails.get(workflowId) === tail) this.tails.delete(workflowId);
-    });
-    return sent;
-  }
-
   async enqueue<T>(key: string, name: string, args: readonly unknown[], options?: EnqueueOptions): Promise<Job<T>> {
     const workflowId = this.workflowIdOf(key);
     const checked = toEnqueueRequest(name, args, options);
@@ -136,7 +119,7 @@ class QueueClient {
     const request = { ...checked, ...span.fields() };
     // A retry after a lost reply sends the signal again; the workflow ignores the job ID the second time.
     const handle = await span.around(() =>
-      this.inOrder(workflowId, () =>
+      this.order.run(workflowId, () =>
         retryTransient(
           'enqueue',
           () =>
@@ -156,7 +139,7 @@ class QueueClient {
     const workflowId = this.workflowIdOf(key);
     const { request, signal } = toCancelRequest(jobId, options);
     signal?.throwIfAborted();
-    return this.inOrder(workflowId, async () => {
+    return this.order.run(workflowId, async () => {
       // Aborted while earlier requests to the key went out: nothing is sent.
       signal?.throwIfAborted();
       const handle = this.context.openRuns.getHandle(workflowId);
@@ -218,7 +201,7 @@ class QueueClient {
 
   async pauseQueue(key: string): Promise<void> {
     const workflowId = this.workflowIdOf(key);
-    await this.inOrder(workflowId, () =>
+    await this.order.run(workflowId, () =>
       retryTransient(
         'pauseQueue',
         () =>
@@ -237,7 +220,7 @@ class QueueClient {
     const handle = this.context.client.workflow.getHandle(workflowId);
     try {
       // A plain signal: resuming a key with no workflow must not start one.
-      await this.inOrder(workflowId, () =>
+      await this.order.run(workflowId, () =>
         retryTransient('resumeQueue', () => handle.signal(resumeSignal), { budget: RPC_BUDGET }),
       );
     } catch (error) {

@@ -3,6 +3,7 @@
 import { proxyActivities, uuid4 } from '@temporalio/workflow';
 import { DEFAULT_ID_PREFIX, DEFAULT_TASK_QUEUE } from '../ids.js';
 import type { EnqueueOptions } from '../queue/options.js';
+import { CallOrder } from './call-order.js';
 import { requestActivityNames as names, type RequestActivities } from './requests.js';
 
 export interface WorkflowEnqueueOptions extends EnqueueOptions {
@@ -24,8 +25,8 @@ export interface EnqueuedJob {
   readonly id: string;
 }
 
-/** Per queue workflow ID: this workflow's last enqueue to it, so the next one is sent after it (call order). */
-const tails = new Map<string, Promise<unknown>>();
+/** One chain per queue workflow ID: this workflow's enqueues to a key take effect in call order. */
+const order = new CallOrder();
 
 /**
  * Appends a job to `key`'s queue from workflow code, and resolves once the queue has durably accepted it (not when it
@@ -58,12 +59,6 @@ export async function enqueue(
   const { runAt } = enqueueOptions;
   const sentOptions = { ...enqueueOptions, jobId, ...(runAt instanceof Date ? { runAt: runAt.getTime() } : {}) };
   const queue = `${idPrefix}${String(key)}`;
-  const previous = tails.get(queue) ?? Promise.resolve();
-  const sent = previous.then(() => enqueueActivity({ key, name, args, options: sentOptions, idPrefix }));
-  const tail = sent.catch(() => undefined);
-  tails.set(queue, tail);
-  void tail.then(() => {
-    if (tails.get(queue) === tail) tails.delete(queue);
-  });
-  return { key, id: await sent };
+  const id = await order.run(queue, () => enqueueActivity({ key, name, args, options: sentOptions, idPrefix }));
+  return { key, id };
 }

@@ -288,6 +288,12 @@ export class QueueCore {
     for (let i = 0; this.resultTotal > this.options.resultBytes && i < this.finished.length; i++) this.dropResult(i);
   }
 
+  /** Remembers a job as cancelled (a reason is kept only if one was given, so the outcome stays JSON-stable). */
+  private addCancelled(jobId: string, reason: string | undefined): void {
+    this.cancelled++;
+    this.addFinished(reason === undefined ? { jobId, state: 'cancelled' } : { jobId, state: 'cancelled', reason });
+  }
+
   private dropOldestFinished(): void {
     const entry = this.finished.shift()!;
     this.finishedById.delete(entry.outcome.jobId);
@@ -312,8 +318,8 @@ export class QueueCore {
     const entry = this.finished[index]!;
     const { outcome } = entry;
     if (outcome.state !== 'succeeded' || !outcome.retained) return;
-    const dropped: JobOutcome = { ...outcome, retained: false, result: undefined };
-    delete (dropped as { result?: unknown }).result;
+    const { result: _result, ...kept } = outcome;
+    const dropped: JobOutcome = { ...kept, retained: false };
     const bytes = jsonBytes(dropped);
     this.resultTotal -= entry.resultBytes;
     this.finishedTotal += bytes - entry.bytes;
@@ -357,8 +363,7 @@ export class QueueCore {
    */
   cancel({ jobId, reason }: CancelRequest): CancelFound {
     if (this.removePending(jobId)) {
-      this.cancelled++;
-      this.addFinished(reason === undefined ? { jobId, state: 'cancelled' } : { jobId, state: 'cancelled', reason });
+      this.addCancelled(jobId, reason);
       return 'pending';
     }
     if (this.running.has(jobId)) {
@@ -440,8 +445,7 @@ export class QueueCore {
     if (!this.running.delete(jobId)) return;
     const reason = this.cancelling.get(jobId);
     this.cancelling.delete(jobId);
-    this.cancelled++;
-    this.addFinished(reason === undefined ? { jobId, state: 'cancelled' } : { jobId, state: 'cancelled', reason });
+    this.addCancelled(jobId, reason);
   }
 
   get runningCount(): number {
