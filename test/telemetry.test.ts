@@ -41,6 +41,16 @@ const jobs = {
     while (!signal.aborted && Date.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 10));
     signal.throwIfAborted();
   },
+  /**
+   * Its first attempt ignores its signal and returns `ms` after it started, long after its timeout; later attempts
+   * return at once.
+   */
+  async outlivesTimeout(id: string, ms: number) {
+    const attempt = (attemptsOf.get(id) ?? 0) + 1;
+    attemptsOf.set(id, attempt);
+    if (attempt === 1) await new Promise((resolve) => setTimeout(resolve, ms));
+    return attempt;
+  },
   /** Fails its first `failures` attempts. */
   async flaky(id: string, failures: number) {
     const attempt = (attemptsOf.get(id) ?? 0) + 1;
@@ -274,6 +284,40 @@ test('a job that fails for good records its attempts as failed', async (t) => {
   );
   t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'retried' }), 2);
   t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'failed' }), 1);
+});
+
+test('an attempt the server timed out ends as timed_out even when its handler returns after it', async (t) => {
+  const { enqueue } = coordinator();
+  const group = freshGroup('slow');
+  const jobId = randomUUID();
+  // The attempt times out at 1.5 s; its heartbeat at 2 s learns that; its handler returns at 3 s, to no one.
+  const job = await enqueue(`${group}:1`, 'outlivesTimeout', [jobId, 3_000], {
+    jobId,
+    timeout: 1_500,
+    retry: { initialInterval: 20, maximumAttempts: 3 },
+  });
+  t.is(await job.result(), 2, "the second attempt's result is the job's");
+  const by = { 'coordination.resource.group': group };
+  // The late attempt ends after the job's result is in: wait for its record.
+  let timedOut = 0;
+  for (let tries = 0; timedOut === 0 && tries < 100; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    timedOut = await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'timed_out' });
+  }
+  t.is(timedOut, 1);
+  t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'succeeded' }), 1);
+  const [late] = await points<Histogram>('coordination.job.duration', {
+    ...by,
+    'coordination.job.outcome': 'timed_out',
+  });
+  t.true(late!.value.sum! >= 2_900, `the late attempt ran about 3 s (recorded ${late!.value.sum} ms)`);
+  const attempts = await points<Histogram>('coordination.job.attempts', by);
+  t.deepEqual(
+    attempts.map((point) => [point.attributes['coordination.job.outcome'], point.value.count, point.value.sum]),
+    [['succeeded', 1, 2]],
+  );
+  const [span] = spansNamed('coordination.job', { ...by, 'coordination.job.attempt': 1 });
+  t.is(span?.attributes['coordination.job.outcome'], 'timed_out');
 });
 
 test('cancels that found their job are counted, and a cancelled running attempt ends as cancelled', async (t) => {

@@ -54,6 +54,15 @@ function keepAlive(context: Context): () => void {
   };
 }
 
+/**
+ * Whether the server stopped waiting for this attempt before it ended: it timed out. The worker learns that from the
+ * answer to a heartbeat (the attempt is no longer found) or from the SDK's own timer.
+ */
+function timedOut(context: Context): boolean {
+  const details = context.cancellationDetails;
+  return details !== undefined && (details.timedOut || details.notFound);
+}
+
 /** A queue job handler: receives the job's arguments; its return value becomes the job's result. */
 export type JobHandler = (...args: never[]) => unknown;
 export type JobHandlers = Readonly<Record<string, JobHandler>>;
@@ -138,12 +147,15 @@ export function createJobActivities(
           throw context.cancellationSignal.reason;
         }
         const failure = withAttempt(error, attempt);
-        run.failed(failure);
+        if (timedOut(context)) run.timedOut();
+        else run.failed(failure);
         throw failure;
       } finally {
         stop();
       }
-      run.succeeded();
+      // A handler that returns after its attempt timed out returns to no one: the server dropped the attempt.
+      if (timedOut(context)) run.timedOut();
+      else run.succeeded();
       return result;
     },
   };

@@ -61,8 +61,14 @@ export class EnqueueSpan {
   }
 }
 
-/** How one attempt ended, in `coordination.job.outcome`: `retried` means another attempt follows. */
-export type AttemptOutcome = 'succeeded' | 'retried' | 'failed' | 'cancelled';
+/**
+ * How one attempt ended, in `coordination.job.outcome`: `retried` means another attempt follows; `timed_out` that the
+ * server stopped waiting for it (its `timeout` passed) before it ended, so whatever it returned was dropped.
+ */
+export type AttemptOutcome = 'succeeded' | 'retried' | 'failed' | 'cancelled' | 'timed_out';
+
+/** How a job ended, in `coordination.job.outcome` of its attempts. */
+type JobOutcome = 'succeeded' | 'failed' | 'cancelled';
 
 /** What the job activity knows of its attempt (from the activity's `Info`). */
 export interface AttemptInfo {
@@ -142,12 +148,12 @@ export class JobAttempt {
   }
 
   succeeded(): void {
-    this.end('succeeded');
+    this.end('succeeded', 'succeeded');
   }
 
   /** The job was cancelled while this attempt ran, and its handler stopped. */
   cancelled(): void {
-    this.end('cancelled');
+    this.end('cancelled', 'cancelled');
   }
 
   /**
@@ -155,20 +161,35 @@ export class JobAttempt {
    * `nonRetryable` Temporal's retry policy goes by.
    */
   failed(failure: unknown): void {
-    const { attempt, maximumAttempts, nonRetryableErrorTypes = [] } = this.info;
     const { type, nonRetryable } = (failure ?? {}) as { type?: unknown; nonRetryable?: unknown };
     const last =
       nonRetryable === true ||
-      (maximumAttempts !== undefined && maximumAttempts > 0 && attempt >= maximumAttempts) ||
-      (typeof type === 'string' && nonRetryableErrorTypes.includes(type));
+      this.lastAttempt() ||
+      (typeof type === 'string' && (this.info.nonRetryableErrorTypes ?? []).includes(type));
     this.span.fail(failure);
-    this.end(last ? 'failed' : 'retried');
+    if (last) this.end('failed', 'failed');
+    else this.end('retried', undefined);
   }
 
-  private end(outcome: AttemptOutcome): void {
+  /**
+   * The server timed the attempt out while it ran: it ends as `timed_out`, whatever the handler did after. The last
+   * attempt's timeout fails the job, so the job's attempts are then recorded as `failed`.
+   */
+  timedOut(): void {
+    this.span.fail(new Error('The attempt timed out: the server no longer waited for it'));
+    this.end('timed_out', this.lastAttempt() ? 'failed' : undefined);
+  }
+
+  private lastAttempt(): boolean {
+    const { attempt, maximumAttempts } = this.info;
+    return maximumAttempts !== undefined && maximumAttempts > 0 && attempt >= maximumAttempts;
+  }
+
+  /** Records the attempt's duration and, if the job ended with it (`job`: how), the attempts it took. */
+  private end(outcome: AttemptOutcome, job: JobOutcome | undefined): void {
     const attributes = { ...this.attributes, 'coordination.job.outcome': outcome };
     this.job.attemptDuration.record(performance.now() - this.start, attributes);
-    if (outcome !== 'retried') this.job.attempts.record(this.info.attempt, attributes);
+    if (job) this.job.attempts.record(this.info.attempt, { ...this.attributes, 'coordination.job.outcome': job });
     this.span.setAttributes({ 'coordination.job.outcome': outcome });
     this.span.end();
   }
