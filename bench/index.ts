@@ -19,7 +19,7 @@ import { startDevServer, type DevServer } from '../lib/testing/index.js';
 import { fileLogger, makeLogDirectory } from '../scripts/logs.js';
 import { writeChart } from './chart.js';
 import { formatComparisons, ratios, targets } from './compare.js';
-import { withOtel } from './otel.js';
+import { formatOtelCosts, otelCosts, withOtel } from './otel.js';
 import { ProgressLine } from './progress.js';
 import { describeMachine, formatTable, loadAverage, toResult, writeResults, type Result } from './report.js';
 import { ScenarioSkipped, type Scenario, type ScenarioContext } from './scenario.js';
@@ -35,8 +35,9 @@ const usage = `Usage: npm run bench [-- <scenario>...] [--quick] [--samples N] [
   --contenders N,N...   lock-contention's contender levels (default 1,8,32,128,1000; 1,8,32 with --quick)
   --dynamic-config K=V  a dynamic config value for the dev server (repeatable), for example
                         history.transferProcessorMaxPollRPS=1000; ignored with TEMPORAL_ADDRESS
-  --otel                run each scenario again right after, with the OpenTelemetry SDK registered (rows
-                        marked [otel]): the instrumentation's cost, measured in the same run
+  --otel                run each scenario four times: plain, with the OpenTelemetry SDK registered (rows
+                        marked [otel], [otel 2]), plain again ([plain 2]): the instrumentation's cost
+                        against the noise, measured in the same run
   --list                list the scenarios and exit
 
 The server is the one TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE) names, else a dev server started for the run.`;
@@ -148,7 +149,7 @@ async function main(): Promise<number> {
   const selected: Scenario[] = [];
   for (const name of wanted) {
     const scenario = await loadScenario(name, names.get(name) ?? name);
-    selected.push(...(values.otel && !values.list ? [scenario, withOtel(scenario)] : [scenario]));
+    selected.push(...(values.otel && !values.list ? withOtel(scenario) : [scenario]));
   }
   if (values.list) {
     const width = Math.max(...selected.map((scenario) => scenario.name.length));
@@ -273,6 +274,16 @@ async function main(): Promise<number> {
   console.log(formatTable(results));
   const comparisons = formatComparisons(results);
   if (comparisons !== '') console.log(`\n${comparisons}`);
+  const otel = otelCosts(results);
+  if (otel.length > 0) {
+    console.log(
+      '\nThe cost of OpenTelemetry: each scenario ran plain, instrumented, instrumented, plain. OTel - plain: the ' +
+        "means of each side's two runs; noise: the larger spread between one side's two runs (for p50, or the " +
+        "largest run's 95% confidence half-width of its p50 if larger). CPU: the bench process (clients and " +
+        'worker).\n\n' +
+        formatOtelCosts(otel),
+    );
+  }
   for (const outcome of outcomes) {
     if (outcome.status !== 'ok')
       console.log(`\n${outcome.name}: ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`);
@@ -293,7 +304,7 @@ async function main(): Promise<number> {
       dynamicConfig: external ? {} : serverConfig,
     },
     scenarios: outcomes,
-    comparisons: { ratios: ratios(results), targets: targets(results) },
+    comparisons: { ratios: ratios(results), targets: targets(results), otel },
     results,
   });
   console.error(`\nResults: ${path.relative(process.cwd(), file)} (and bench/results/latest.json)`);
