@@ -15,7 +15,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { DEFAULT_TASK_QUEUE } from './context.js';
 import { createJobActivities, type JobHandlers } from './queue/activities.js';
 import { Telemetry, type TelemetryOptions } from './telemetry.js';
-import { workflowRequestActivities } from './workflow-requests/activities.js';
+import { createWorkflowRequestActivities } from './workflow-requests/activities.js';
 
 export { currentJob, type JobContext, type JobHandler, type JobHandlers } from './queue/activities.js';
 export type { TelemetryOptions } from './telemetry.js';
@@ -29,7 +29,10 @@ export function createActivities(
   jobs: JobHandlers = {},
   options: { readonly telemetry?: TelemetryOptions } = {},
 ): Record<string, (input: never) => Promise<unknown>> {
-  return { ...createJobActivities(jobs, Telemetry.create(options.telemetry)), ...workflowRequestActivities };
+  return {
+    ...createJobActivities(jobs, Telemetry.create(options.telemetry)),
+    ...createWorkflowRequestActivities(options.telemetry),
+  };
 }
 
 function resolveWorkflowsPath(): string {

@@ -3,6 +3,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -18,7 +19,9 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { createCoordinator, LeaseLostError, LockTimeoutError } from '../lib/index.js';
 import { Telemetry } from '../lib/telemetry.js';
 import { currentJob } from '../lib/worker.js';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { aborted, startTestEnv, type TestEnv } from './_helpers/temporal.js';
+import type { EnqueueingInput, enqueueingWorkflow } from './_helpers/workflows.js';
 
 // ---- Fixtures: the SDK, registered globally before any coordinator or worker is made. ----
 
@@ -336,6 +339,42 @@ test('cancels that found their job are counted, and a cancelled running attempt 
   t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'cancelled' }), 1);
   t.is(await recorded('coordination.job.attempts', { ...by, 'coordination.job.outcome': 'cancelled' }), 1);
   t.is(await recorded('coordination.job.duration', by), 1, 'the pending job never ran an attempt');
+});
+
+test("enqueues from workflow code are counted and traced under the worker's telemetry options", async (t) => {
+  const group = freshGroup('from-workflow');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('_helpers/workflows.ts', import.meta.url)),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never,
+  });
+  const notes: string[] = [];
+  const workflowEnv = await startTestEnv('telemetry-workflow', {
+    workflowBundle: { code },
+    jobs: { note: (_key: string, label: string) => void notes.push(label) },
+    telemetry: { group: () => group },
+  });
+  try {
+    const key = `invoice:${randomUUID()}`;
+    await workflowEnv.client.workflow.execute<typeof enqueueingWorkflow>('enqueueingWorkflow', {
+      workflowId: workflowEnv.id('enqueuer'),
+      taskQueue: workflowEnv.taskQueue,
+      args: [
+        { key, taskQueue: workflowEnv.taskQueue, jobs: [{ label: 'a' }, { label: 'b' }] } satisfies EnqueueingInput,
+      ],
+    });
+    for (let tries = 0; notes.length < 2 && tries < 200; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    t.deepEqual(notes, ['a', 'b']);
+    const by = { 'coordination.resource.group': group, 'coordination.job.name': 'note' };
+    t.is(await total('coordination.queue.enqueued', by), 2, 'counted by the enqueue activity, in the group given');
+    t.is(await recorded('coordination.job.duration', { ...by, 'coordination.job.outcome': 'succeeded' }), 2);
+    const enqueues = spansNamed('coordination.enqueue', by);
+    t.is(enqueues.length, 2);
+    const links = spansNamed('coordination.job', by).flatMap((span) => span.links.map((link) => link.context.spanId));
+    t.deepEqual(links.sort(), enqueues.map((span) => span.spanContext().spanId).sort());
+  } finally {
+    await workflowEnv.teardown();
+  }
 });
 
 // ---- Without @opentelemetry/api ----
