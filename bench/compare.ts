@@ -128,7 +128,7 @@ const perSecond = (value: number): string => `${value.toFixed(1)}/s`;
 const times = (value: number): string => `${value >= 10 ? value.toFixed(0) : value.toFixed(2)}x`;
 
 /** The operations a row's cost is divided by. */
-function costedOperations(result: Result): number {
+export function costedOperations(result: Result): number {
   return result.cost?.operations ?? result.operations ?? result.count;
 }
 

@@ -10,7 +10,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { ExportResultCode } from '@opentelemetry/core';
 import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { markdownTable } from './compare.js';
+import { costedOperations, markdownTable } from './compare.js';
 import type { Result } from './report.js';
 import type { Row, Scenario } from './scenario.js';
 
@@ -104,7 +104,7 @@ function medianHalfWidth(samples: readonly number[]): number {
 }
 
 const cpuPerOperation = (result: Result): number | undefined => {
-  const operations = result.cost?.operations ?? result.operations ?? result.count;
+  const operations = costedOperations(result);
   const cpu = result.cost?.processCpuMs;
   return cpu === undefined || operations === 0 ? undefined : cpu / operations;
 };
